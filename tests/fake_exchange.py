@@ -1,0 +1,1 @@
+"""The loopback fake exchange (filled in with the sources)."""

@@ -1,0 +1,235 @@
+"""Settings: ``load_settings(path)`` reads config.toml into a frozen, validated ``Settings``.
+
+Precedence for the file: --config > $TRACKER_CONFIG > ./config.toml > the user config dir;
+with none of them, the built-in defaults (which match the shipped config.toml).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tracker.errors import ConfigError
+
+APP_NAME = "tracker"
+
+# Where each built-in source lives; see SOURCES.md. base_url is scheme://host[:port][/prefix].
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "coinbase": "https://api.coinbase.com",
+    "kraken": "https://api.kraken.com",
+    "bitstamp": "https://www.bitstamp.net",
+    "gemini": "https://api.gemini.com",
+    "bitfinex": "https://api-pub.bitfinex.com",
+    "mempool": "https://mempool.space",
+    "coingecko": "https://api.coingecko.com",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """Accept ``https://host[:port][/prefix]``, or ``http://`` for loopback hosts only."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not scheme://host[:port][/prefix]")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r} must not carry a query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(f"plain http:// is allowed only for loopback hosts, not {parts.hostname!r}")
+    return url.rstrip("/")
+
+
+class DatabaseSettings(_Strict):
+    url: str | None = None
+
+
+class ScheduleSettings(_Strict):
+    interval_s: float = Field(300, gt=0)
+    daily_close_at: str = "00:05"  # UTC time of day the daily close job runs
+    max_db_failures: int = Field(5, ge=1)  # consecutive rounds without a database -> exit
+
+    @field_validator("daily_close_at")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            dt.time.fromisoformat(v)
+        except ValueError:
+            raise ValueError("must be HH:MM (UTC)") from None
+        return v
+
+
+class ConsensusSettings(_Strict):
+    min_sources: int = Field(3, ge=1)
+    max_deviation_pct: Decimal = Field(Decimal("1.0"), gt=0)
+    max_quote_age_s: float = Field(120, gt=0)
+    max_future_s: float = Field(30, ge=0)
+    min_price: Decimal = Field(Decimal("100"), gt=0)
+    max_price: Decimal = Field(Decimal("10000000"), gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ConsensusSettings:
+        if self.min_price >= self.max_price:
+            raise ValueError("min_price must be below max_price")
+        return self
+
+
+class FetchSettings(_Strict):
+    retries: int = Field(2, ge=0, le=10)  # extra attempts after the first, per source
+    backoff_s: float = Field(0.25, ge=0)  # base of the jittered exponential backoff
+    round_timeout_s: float = Field(15, gt=0)  # hard cap on one round's wall time
+
+
+class ReportSettings(_Strict):
+    max_price_age_s: float = Field(600, gt=0)
+    fetch_timeout_s: float = Field(8, gt=0)  # how long `report` waits for a fresh round
+
+
+class SourceSettings(_Strict):
+    enabled: bool = True
+    base_url: str
+    timeout_s: float = Field(5, gt=0, le=120)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_base_url(v)
+
+
+def _default_sources() -> dict[str, SourceSettings]:
+    return {name: SourceSettings(base_url=url) for name, url in DEFAULT_BASE_URLS.items()}
+
+
+class HolderSettings(_Strict):
+    slug: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    name: str = Field(min_length=1)
+    country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    population: int | None = Field(None, gt=0)
+    population_source: str | None = None
+
+
+class HoldingSettings(_Strict):
+    """One seed observation; validated again, with the ledger's rules, when it is applied."""
+
+    holder: str
+    btc: str | None = None
+    bound: Literal["exact", "at_least", "approximate"] | None = None
+    as_of: dt.date
+    basis: Literal["official", "reported", "estimate", "undisclosed"]
+    source: str = Field(min_length=1)
+    note: str | None = None
+    cost_basis_usd: str | None = None
+
+
+class Settings(_Strict):
+    database: DatabaseSettings = DatabaseSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    consensus: ConsensusSettings = ConsensusSettings()
+    fetch: FetchSettings = FetchSettings()
+    report: ReportSettings = ReportSettings()
+    sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
+    holders: tuple[HolderSettings, ...] = ()
+    holdings: tuple[HoldingSettings, ...] = ()
+    path: Path | None = None  # the file these came from, if any
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _merge_sources(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        unknown = sorted(set(v) - set(DEFAULT_BASE_URLS))
+        if unknown:
+            raise ValueError(
+                f"unknown source {unknown[0]!r} (known: {', '.join(DEFAULT_BASE_URLS)})"
+            )
+        merged: dict[str, Any] = {n: {"base_url": u} for n, u in DEFAULT_BASE_URLS.items()}
+        for name, table in v.items():
+            if not isinstance(table, dict):
+                raise ValueError(f"[sources.{name}] must be a table")
+            merged[name] = {**merged[name], **table}
+        return merged
+
+    @model_validator(mode="after")
+    def _holders_known(self) -> Settings:
+        slugs = [h.slug for h in self.holders]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("holders: a slug is listed twice")
+        for h in self.holdings:
+            if h.holder not in slugs:
+                raise ValueError(f"holdings: holder {h.holder!r} is not listed under [[holders]]")
+        return self
+
+
+def user_config_path() -> Path:
+    from platformdirs import user_config_path as _ucp
+
+    return _ucp(APP_NAME) / "config.toml"
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """The config file to read, by precedence; None means built-in defaults."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("TRACKER_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in (Path("config.toml"), user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the config file chosen by ``find_config``."""
+    chosen = find_config(path)
+    if chosen is None:
+        return Settings()
+    try:
+        raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{chosen}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{chosen}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{chosen}: not valid TOML: {e}") from None
+    try:
+        return Settings.model_validate({**raw, "path": chosen})
+    except ValidationError as e:
+        first = e.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{chosen}: {key}: {msg}") from None
+
+
+def database_url(settings: Settings, explicit: str | None) -> str:
+    """--db > $TRACKER_DATABASE_URL > config > SQLite in the user data dir."""
+    if explicit:
+        return explicit
+    env = os.environ.get("TRACKER_DATABASE_URL")
+    if env:
+        return env
+    if settings.database.url:
+        return settings.database.url
+    from platformdirs import user_data_path
+
+    return f"sqlite:///{user_data_path(APP_NAME) / 'tracker.db'}"

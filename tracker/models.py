@@ -1,0 +1,322 @@
+"""Database tables (SQLModel) and the plain value types passed between layers.
+
+Money is exact: BTC amounts are integer satoshis in the store and ``Decimal`` in code; prices
+are ``Decimal`` stored as integers scaled by 10^8, so SQL can compare and aggregate them exactly.
+Every instant is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+SATS_PER_BTC = 100_000_000
+MAX_SUPPLY_BTC = Decimal(21_000_000)
+PRICE_SCALE = Decimal("0.00000001")  # prices are kept to 10^-8 of a currency unit
+_PRICE_FACTOR = 100_000_000
+
+
+class Bound(StrEnum):
+    EXACT = "exact"
+    AT_LEAST = "at_least"
+    APPROXIMATE = "approximate"
+
+
+class Basis(StrEnum):
+    OFFICIAL = "official"
+    REPORTED = "reported"
+    ESTIMATE = "estimate"
+    UNDISCLOSED = "undisclosed"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DEVIATION = "deviation"
+    STALE = "stale"
+    INVALID = "invalid"
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+    SKIPPED = "skipped"  # a fallback that was not needed this round
+
+
+class RoundStatus(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+class PriceKind(StrEnum):
+    CONSENSUS = "consensus"
+    DAILY_CLOSE = "daily_close"
+    WHAT_IF = "what_if"
+
+
+# --- column types -------------------------------------------------------------------------
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """An aware UTC datetime; SQLite keeps it naive, so it is re-tagged UTC on the way out."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class ScaledPrice(sa.TypeDecorator[Decimal]):
+    """A price as an integer count of 10^-8 units: exact, sortable and summable in SQL."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        return None if value is None else price_to_units(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else units_to_price(int(value))
+
+
+class DecimalString(sa.TypeDecorator[Decimal]):
+    """A decimal kept as its exact string (SQLite has no decimal type)."""
+
+    impl = sa.String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def price_to_units(value: Decimal) -> int:
+    """Exact integer units of 10^-8; finer digits are rounded half-even."""
+    return int(value.quantize(PRICE_SCALE, rounding=ROUND_HALF_EVEN) * _PRICE_FACTOR)
+
+
+def units_to_price(units: int) -> Decimal:
+    return (Decimal(units) / _PRICE_FACTOR).quantize(PRICE_SCALE).normalize() + Decimal(0)
+
+
+def sats_to_btc(sats: int) -> Decimal:
+    return (Decimal(sats) / SATS_PER_BTC).normalize() + Decimal(0)
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Holder(SQLModel, table=True):
+    __tablename__ = "holders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    country_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(2)))
+    population: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    population_source: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class Observation(SQLModel, table=True):
+    """One sourced claim about a holding; never overwritten, only added or removed."""
+
+    __tablename__ = "holding_observations"
+    __table_args__ = (
+        sa.UniqueConstraint("holder_id", "as_of", "source", name="uq_observation_claim"),
+        sa.Index("ix_observation_holder_as_of", "holder_id", "as_of"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    holder_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("holders.id", ondelete="RESTRICT"), nullable=False)
+    )
+    sats: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    bound: str | None = Field(default=None, sa_column=sa.Column(sa.String(16)))
+    as_of: dt.date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    basis: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    cost_basis_usd: Decimal | None = Field(default=None, sa_column=sa.Column(DecimalString))
+    recorded_at: dt.datetime = Field(
+        default_factory=_now, sa_column=sa.Column(UTCDateTime, nullable=False)
+    )
+
+
+class DailyPrice(SQLModel, table=True):
+    """One day's OHLC from one source; the close describes the end of that UTC day."""
+
+    __tablename__ = "daily_prices"
+
+    currency: str = Field(sa_column=sa.Column(sa.String(8), primary_key=True))
+    date: dt.date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    source: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    open: Decimal | None = Field(default=None, sa_column=sa.Column(ScaledPrice))
+    high: Decimal | None = Field(default=None, sa_column=sa.Column(ScaledPrice))
+    low: Decimal | None = Field(default=None, sa_column=sa.Column(ScaledPrice))
+    close: Decimal = Field(sa_column=sa.Column(ScaledPrice, nullable=False))
+
+
+class FetchRound(SQLModel, table=True):
+    __tablename__ = "fetch_rounds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: dt.datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False, index=True))
+    finished_at: dt.datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    currency: str = Field(default="USD", sa_column=sa.Column(sa.String(8), nullable=False))
+
+
+class SourceQuote(SQLModel, table=True):
+    """What one source answered in one round, accepted or not, and why."""
+
+    __tablename__ = "source_quotes"
+    __table_args__ = (sa.Index("ix_source_quotes_source_round", "source", "round_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("fetch_rounds.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    source: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    price: Decimal | None = Field(default=None, sa_column=sa.Column(ScaledPrice))
+    quoted_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    latency_ms: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    attempts: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+
+
+class ConsensusPrice(SQLModel, table=True):
+    __tablename__ = "consensus_prices"
+    __table_args__ = (sa.Index("ix_consensus_currency_at", "currency", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(
+        sa_column=sa.Column(
+            sa.ForeignKey("fetch_rounds.id", ondelete="CASCADE"), nullable=False, unique=True
+        )
+    )
+    at: dt.datetime = Field(sa_column=sa.Column(UTCDateTime, nullable=False))
+    currency: str = Field(default="USD", sa_column=sa.Column(sa.String(8), nullable=False))
+    price: Decimal = Field(sa_column=sa.Column(ScaledPrice, nullable=False))
+    sources: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # comma-separated names
+
+
+# --- value types --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price one source gave. ``quoted_at`` is the exchange's own timestamp when it sends one."""
+
+    source: str
+    price: Decimal
+    fetched_at: dt.datetime
+    quoted_at: dt.datetime | None = None
+    currency: str = "USD"
+
+    @property
+    def observed_at(self) -> dt.datetime:
+        return self.quoted_at or self.fetched_at
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """The outcome of asking one source in one round: a quote, or the reason there is none."""
+
+    source: str
+    quote: Quote | None
+    outcome: Outcome
+    reason: str | None = None
+    latency_ms: int | None = None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Consensus's judgement of one source's answer."""
+
+    source: str
+    price: Decimal | None
+    outcome: Outcome
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """The result of judging one round's quotes. ``price`` is None when the round is degraded."""
+
+    price: Decimal | None
+    sources: tuple[str, ...]
+    verdicts: tuple[Verdict, ...]
+    status: RoundStatus
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """The price a valuation used, and where it came from."""
+
+    value: Decimal
+    as_of: dt.datetime
+    kind: PriceKind
+    sources: tuple[str, ...]
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class HolderInfo:
+    slug: str
+    name: str
+    country_code: str | None = None
+    population: int | None = None
+    population_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An observation as the pure layers see it (no session attached)."""
+
+    holder: str
+    sats: int | None
+    bound: Bound | None
+    as_of: dt.date
+    basis: Basis
+    source: str
+    note: str | None = None
+    cost_basis_usd: Decimal | None = None
+    id: int | None = None
+
+    @property
+    def btc(self) -> Decimal | None:
+        return None if self.sats is None else sats_to_btc(self.sats)
+
+
+@dataclass(frozen=True)
+class HolderLedger:
+    holder: HolderInfo
+    claims: tuple[Claim, ...] = field(default_factory=tuple)
