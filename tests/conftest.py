@@ -13,7 +13,7 @@ pytest_plugins = ["tests.fake_exchange"]
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Point config and database at tmp paths so no test reads a developer's own files."""
-    monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "absent-config.toml"))
+    monkeypatch.delenv("TRACKER_CONFIG", raising=False)
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'tracker.db'}")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

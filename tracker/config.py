@@ -1,7 +1,7 @@
 """Settings: ``load_settings(path)`` reads config.toml into a frozen, validated ``Settings``.
 
-Precedence for the file: --config > $TRACKER_CONFIG > ./config.toml > the user config dir;
-with none of them, the built-in defaults (which match the shipped config.toml).
+Precedence for the file: --config > $TRACKER_CONFIG > ./config.toml > the user config dir >
+the commented default shipped in the package (the repository's config.toml is that file).
 """
 
 from __future__ import annotations
@@ -184,8 +184,13 @@ def user_config_path() -> Path:
     return _ucp(APP_NAME) / "config.toml"
 
 
-def find_config(explicit: Path | None) -> Path | None:
-    """The config file to read, by precedence; None means built-in defaults."""
+def packaged_config_path() -> Path:
+    """The commented default config shipped in the package (the repository's config.toml)."""
+    return Path(__file__).with_name("data") / "default_config.toml"
+
+
+def find_config(explicit: Path | None) -> Path:
+    """The config file to read, by precedence; the packaged default when no other is found."""
     if explicit is not None:
         return explicit
     env = os.environ.get("TRACKER_CONFIG")
@@ -194,14 +199,12 @@ def find_config(explicit: Path | None) -> Path | None:
     for candidate in (Path("config.toml"), user_config_path()):
         if candidate.is_file():
             return candidate
-    return None
+    return packaged_config_path()
 
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read and validate the config file chosen by ``find_config``."""
     chosen = find_config(path)
-    if chosen is None:
-        return Settings()
     try:
         raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -1,0 +1,387 @@
+"""The `tracker` command line: each command loads settings, calls one function, renders.
+
+Heavy libraries (SQLAlchemy, httpx, APScheduler) are imported inside the commands, so
+`tracker --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from tracker.errors import InputError, TrackerError
+
+if TYPE_CHECKING:
+    from tracker.config import Settings
+    from tracker.db import Opened
+
+app = typer.Typer(
+    help="Value and compare sovereign Bitcoin reserves, with every figure sourced.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # never print secrets (database URLs) in a traceback
+    add_completion=False,
+)
+holdings_app = typer.Typer(help="The holdings ledger: sourced observations per holder.")
+db_app = typer.Typer(help="The database: schema upgrades and facts.")
+app.add_typer(holdings_app, name="holdings")
+app.add_typer(db_app, name="db")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+FormatOption = Annotated[
+    Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
+
+
+@dataclass
+class Context:
+    config: Path | None
+    db: str | None
+
+    def settings(self) -> Settings:
+        from tracker.config import load_settings
+
+        return load_settings(self.config)
+
+    def open(self, settings: Settings | None = None) -> Opened:
+        from tracker.config import database_url
+        from tracker.db import open_database
+
+        settings = settings or self.settings()
+        url = database_url(settings, self.db)
+        explicit = bool(self.db) or _env_db() or bool(settings.database.url)
+        return open_database(url, settings=settings, create_dirs=not explicit)
+
+
+def _env_db() -> bool:
+    import os
+
+    return bool(os.environ.get("TRACKER_DATABASE_URL"))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"tracker: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", envvar="TRACKER_CONFIG", help="Config file (default: ./config.toml, "
+            "then the user config dir, then the packaged default).", show_envvar=True,
+        ),
+    ] = None,  # fmt: skip
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (env TRACKER_DATABASE_URL; default: SQLite in the "
+            "user data dir).",
+        ),
+    ] = None,  # fmt: skip
+) -> None:
+    """Value and compare sovereign Bitcoin reserves, with every figure sourced.
+
+    Example: tracker report --at 2025-04-14 --format json
+    """
+    ctx.obj = Context(config=config, db=db)
+
+
+# --- parsing helpers ---------------------------------------------------------------------------
+
+
+def parse_at(text: str, *, current: dt.datetime) -> dt.datetime:
+    """A date (the end of that UTC day) or an ISO datetime (UTC when no offset is given)."""
+    from tracker.valuation import end_of_day
+
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            instant = end_of_day(dt.date.fromisoformat(text))
+            if instant.date() == current.date():
+                instant = current  # "today" has not ended yet: value it as of now
+        else:
+            parsed = dt.datetime.fromisoformat(text)
+            instant = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
+    except ValueError:
+        raise InputError(
+            f"--at {text!r} is not a date or datetime: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z"
+        ) from None
+    instant = instant.astimezone(dt.UTC)
+    if instant > current:
+        raise InputError(f"--at {text} is in the future (now is {current:%Y-%m-%dT%H:%M:%SZ})")
+    return instant
+
+
+def parse_price(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", "").lstrip("$"))
+    except InvalidOperation:
+        raise InputError(f"--what-if {text!r} is not a price (e.g. 100000 or 84575.75)") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"--what-if {text!r} must be a positive price")
+    return value
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Value as of a past UTC date (end of that day) or datetime."),
+    ] = None,
+    what_if: Annotated[
+        str | None, typer.Option("--what-if", help="Value at this USD price instead.")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never fetch; use stored prices only.")
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Value each holder's reserve and compare them: the main job.
+
+    Every row names its source, basis and date; the price line names its kind,
+    timestamp, sources and age, and flags it when stale.
+
+    Example: tracker report --at 2025-04-14 --format json
+    """
+    from tracker.reporting import assemble_report
+
+    obj: Context = ctx.obj
+    current = now()
+    instant = None if at is None else parse_at(at, current=current)
+    price = None if what_if is None else parse_price(what_if)
+    settings = obj.settings()
+    opened = obj.open(settings)
+    from tracker.store import read_session
+
+    with read_session(opened.engine) as session:
+        result = assemble_report(
+            session=session,
+            at=instant,
+            now=current,
+            max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
+            what_if=price,
+            warnings=[] if offline or instant is not None or price is not None else [],
+        )
+    from tracker.report import render
+
+    out(render(result, fmt.value, color=fmt is Format.table and sys.stdout.isatty()))
+
+
+# --- holdings ----------------------------------------------------------------------------------
+
+
+@holdings_app.command("list")
+def holdings_list(
+    ctx: typer.Context,
+    holder: Annotated[str | None, typer.Argument(help="Only this holder (slug).")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """List every observation in the ledger, oldest first, with its id, basis and source.
+
+    Example: tracker holdings list united-states --format csv
+    """
+    from tracker.holdings import load_ledgers
+    from tracker.report import render_ledger
+    from tracker.store import read_session
+
+    obj: Context = ctx.obj
+    with read_session(obj.open().engine) as session:
+        ledgers = load_ledgers(session=session)
+    if holder is not None:
+        ledgers = [lg for lg in ledgers if lg.holder.slug == holder]
+        if not ledgers:
+            raise InputError(f"unknown holder {holder!r}: run `tracker holdings list` to see them")
+    out(render_ledger(ledgers, fmt.value))
+
+
+@holdings_app.command("add")
+def holdings_add(
+    ctx: typer.Context,
+    holder: Annotated[str, typer.Argument(help="Holder slug, e.g. el-salvador.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Date the figure describes (YYYY-MM-DD).")],
+    basis: Annotated[
+        str, typer.Option(help="official, reported, estimate or undisclosed.")
+    ],
+    source: Annotated[str, typer.Option(help="Title or URL of the source, and its date.")],
+    btc: Annotated[
+        str | None, typer.Option(help="Exact BTC amount (up to 8 decimals); omit if undisclosed.")
+    ] = None,
+    bound: Annotated[
+        str | None, typer.Option(help="exact (default), at_least or approximate.")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Free-text note.")] = None,
+    cost_basis_usd: Annotated[
+        str | None, typer.Option("--cost-basis-usd", help="What the holding cost, in USD.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Create the holder with this display name if it is new.")
+    ] = None,
+    country: Annotated[str | None, typer.Option(help="ISO country code of a new holder.")] = None,
+    population: Annotated[
+        int | None, typer.Option(help="Population of a new holder (for BTC per person).", min=1)
+    ] = None,
+) -> None:
+    """Add one sourced observation; existing observations are never overwritten.
+
+    Example: tracker holdings add el-salvador --btc 6209 --bound exact --as-of 2025-06-16
+    --basis official --source "El Salvador Bitcoin Office, 2025-06-16"
+    """
+    from tracker import holdings
+    from tracker.holdings import make_claim, parse_date
+    from tracker.models import HolderInfo
+    from tracker.store import get_holder, write_session
+
+    today = now().date()
+    claim = make_claim(
+        holder=holder,
+        btc=btc,
+        bound=bound,
+        as_of=parse_date(as_of, today=today, what="--as-of"),
+        basis=basis,
+        source=source,
+        note=note,
+        cost_basis_usd=cost_basis_usd,
+        today=today,
+    )
+    if country is not None and (len(country) != 2 or not country.isalpha()):
+        raise InputError(f"--country {country!r} is not a two-letter ISO country code")
+    obj: Context = ctx.obj
+    with write_session(obj.open().engine) as session:
+        if get_holder(session=session, slug=holder) is None and name is not None:
+            holdings.upsert_holder(
+                session=session,
+                info=HolderInfo(
+                    slug=holder,
+                    name=name,
+                    country_code=None if country is None else country.upper(),
+                    population=population,
+                ),
+            )
+        obs = holdings.add_claim(session=session, claim=claim)
+        added_id = obs.id
+    out(f"added observation {added_id}: {holder} as of {claim.as_of} ({claim.basis.value})\n")
+
+
+@holdings_app.command("remove")
+def holdings_remove(
+    ctx: typer.Context,
+    observation_id: Annotated[int, typer.Argument(help="Observation id (see `holdings list`).")],
+) -> None:
+    """Remove one observation by id (the only way an observation leaves the ledger).
+
+    Example: tracker holdings remove 6
+    """
+    from tracker.holdings import remove_observation
+    from tracker.store import write_session
+
+    obj: Context = ctx.obj
+    with write_session(obj.open().engine) as session:
+        obs = remove_observation(session=session, observation_id=observation_id)
+        text = f"removed observation {obs.id} (as of {obs.as_of}, {obs.basis}: {obs.source})\n"
+    out(text)
+
+
+@holdings_app.command("sync")
+def holdings_sync(ctx: typer.Context) -> None:
+    """Re-apply the holders and seed observations of the config; idempotent, never deletes.
+
+    Example: tracker --config config.toml holdings sync
+    """
+    from tracker.holdings import sync_seeds
+    from tracker.store import write_session
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    with write_session(obj.open(settings).engine) as session:
+        result = sync_seeds(session=session, settings=settings, today=now().date())
+    out(f"{result.added} added, {result.present} already present\n")
+    for conflict in result.conflicts:
+        typer.echo(f"tracker: warning: {conflict}", err=True)
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create the database or migrate it to the newest schema (opening it does this too).
+
+    Example: tracker --db postgresql+psycopg://tracker@db/tracker db upgrade
+    """
+    from tracker.store import SCHEMA_HEAD
+
+    obj: Context = ctx.obj
+    opened = obj.open()
+    if opened.created:
+        out(f"created database at schema {SCHEMA_HEAD}, with bundled history and seeds\n")
+    elif opened.upgraded_from != SCHEMA_HEAD:
+        out(f"upgraded schema {opened.upgraded_from} -> {SCHEMA_HEAD}\n")
+    else:
+        out(f"schema is current ({SCHEMA_HEAD})\n")
+
+
+@db_app.command("info")
+def db_info(
+    ctx: typer.Context,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="table or json.", case_sensitive=False)
+    ] = Format.table,
+) -> None:
+    """Show where the database is (password hidden), its schema and row counts.
+
+    Example: tracker db info --format json
+    """
+    import json
+
+    from tracker.db import guard, info
+
+    obj: Context = ctx.obj
+    opened = obj.open()
+    facts = guard(str(opened.engine.url), lambda: info(opened.engine))
+    if fmt is Format.json:
+        out(json.dumps(facts, indent=2) + "\n")
+        return
+    for key, value in facts.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = " to ".join(str(v) for v in value)
+        out(f"{key:18} {value}\n")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit 1."""
+    try:
+        app()
+    except TrackerError as e:
+        sys.stderr.write(f"tracker: error: {e}\n")
+        sys.exit(1)

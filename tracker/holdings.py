@@ -1,0 +1,259 @@
+"""The holdings ledger: validating claims, adding and removing them, applying the seeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from sqlmodel import Session
+
+from tracker import store
+from tracker.config import Settings
+from tracker.errors import InputError
+from tracker.models import (
+    MAX_SUPPLY_BTC,
+    SATS_PER_BTC,
+    Basis,
+    Bound,
+    Claim,
+    Holder,
+    HolderInfo,
+    HolderLedger,
+    Observation,
+)
+
+
+def parse_btc(text: str) -> int:
+    """An exact BTC amount as satoshis: 0 to 21,000,000 with at most 8 decimals."""
+    try:
+        amount = Decimal(text.strip().replace("_", "").replace(",", ""))
+    except InvalidOperation:
+        raise InputError(f"BTC amount {text!r} is not a number (e.g. 6100 or 0.5)") from None
+    if not amount.is_finite():
+        raise InputError(f"BTC amount {text!r} is not a finite number")
+    if amount < 0:
+        raise InputError(f"BTC amount {text!r} is negative")
+    if amount > MAX_SUPPLY_BTC:
+        raise InputError(f"BTC amount {text!r} is more than the 21,000,000 BTC that will ever exist")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -8:
+        raise InputError(f"BTC amount {text!r} has more than 8 decimals (1 satoshi = 0.00000001)")
+    return int(amount * SATS_PER_BTC)
+
+
+def parse_usd(text: str, *, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace("_", "").replace(",", ""))
+    except InvalidOperation:
+        raise InputError(f"{what} {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise InputError(f"{what} {text!r} must be a finite number of at least 0")
+    return value
+
+
+def parse_date(text: str, *, today: dt.date, what: str = "date") -> dt.date:
+    """An ISO date that is not in the future."""
+    try:
+        value = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
+    if value > today:
+        raise InputError(f"{what} {value} is in the future (today is {today} UTC)")
+    return value
+
+
+def make_claim(
+    *,
+    holder: str,
+    btc: str | None,
+    bound: str | None,
+    as_of: dt.date,
+    basis: str,
+    source: str,
+    note: str | None = None,
+    cost_basis_usd: str | None = None,
+    today: dt.date,
+) -> Claim:
+    """Validate one observation's fields together; raise InputError naming what is wrong."""
+    try:
+        basis_ = Basis(basis)
+    except ValueError:
+        raise InputError(
+            f"unknown basis {basis!r}: use one of {', '.join(b.value for b in Basis)}"
+        ) from None
+    if bound is not None:
+        try:
+            bound_ = Bound(bound)
+        except ValueError:
+            raise InputError(
+                f"unknown bound {bound!r}: use one of {', '.join(b.value for b in Bound)}"
+            ) from None
+    if as_of > today:
+        raise InputError(f"as-of date {as_of} is in the future (today is {today} UTC)")
+    if not source.strip():
+        raise InputError("every observation needs a source (a title or URL and its date)")
+    if basis_ is Basis.UNDISCLOSED:
+        if btc is not None or bound is not None:
+            raise InputError("an undisclosed observation has no BTC amount or bound")
+        sats, bound_or_none = None, None
+    else:
+        if btc is None:
+            raise InputError(f"a {basis_.value} observation needs a BTC amount (or use basis undisclosed)")
+        sats = parse_btc(btc)
+        bound_or_none = bound_ if bound is not None else Bound.EXACT
+    cost = None if cost_basis_usd is None else parse_usd(cost_basis_usd, what="cost basis")
+    if cost is not None and sats is None:
+        raise InputError("a cost basis needs a BTC amount")
+    return Claim(
+        holder=holder,
+        sats=sats,
+        bound=bound_or_none,
+        as_of=as_of,
+        basis=basis_,
+        source=source.strip(),
+        note=note,
+        cost_basis_usd=cost,
+    )
+
+
+def upsert_holder(*, session: Session, info: HolderInfo) -> Holder:
+    """Create the holder, or update its name, country and population from ``info``."""
+    holder = store.get_holder(session=session, slug=info.slug)
+    if holder is None:
+        holder = Holder(slug=info.slug, name=info.name)
+    holder.name = info.name
+    holder.country_code = info.country_code
+    holder.population = info.population
+    holder.population_source = info.population_source
+    session.add(holder)
+    session.flush()
+    return holder
+
+
+def add_claim(*, session: Session, claim: Claim) -> Observation:
+    """Store a new observation; an existing one is never overwritten."""
+    holder = store.get_holder(session=session, slug=claim.holder)
+    if holder is None or holder.id is None:
+        raise InputError(
+            f"unknown holder {claim.holder!r}: see `tracker holdings list`, "
+            "or pass --name to create it"
+        )
+    existing = store.find_observation(
+        session=session, holder_id=holder.id, as_of=claim.as_of, source=claim.source
+    )
+    if existing is not None:
+        raise InputError(
+            f"{claim.holder} already has an observation as of {claim.as_of} from that source "
+            f"(id {existing.id}); remove it first with `tracker holdings remove {existing.id}`"
+        )
+    obs = Observation(
+        holder_id=holder.id,
+        sats=claim.sats,
+        bound=None if claim.bound is None else claim.bound.value,
+        as_of=claim.as_of,
+        basis=claim.basis.value,
+        source=claim.source,
+        note=claim.note,
+        cost_basis_usd=claim.cost_basis_usd,
+    )
+    session.add(obs)
+    session.flush()
+    return obs
+
+
+def remove_observation(*, session: Session, observation_id: int) -> Observation:
+    obs = session.get(Observation, observation_id)
+    if obs is None:
+        raise InputError(f"no observation with id {observation_id}: see `tracker holdings list`")
+    session.delete(obs)
+    session.flush()
+    return obs
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    added: int
+    present: int
+    conflicts: tuple[str, ...]
+
+
+def sync_seeds(*, session: Session, settings: Settings, today: dt.date) -> SyncResult:
+    """Apply the config's holders and observations; idempotent, and it never deletes."""
+    for h in settings.holders:
+        upsert_holder(
+            session=session,
+            info=HolderInfo(
+                slug=h.slug,
+                name=h.name,
+                country_code=h.country_code,
+                population=h.population,
+                population_source=h.population_source,
+            ),
+        )
+    added = present = 0
+    conflicts: list[str] = []
+    for seed in settings.holdings:
+        claim = make_claim(
+            holder=seed.holder,
+            btc=seed.btc,
+            bound=seed.bound,
+            as_of=seed.as_of,
+            basis=seed.basis,
+            source=seed.source,
+            note=seed.note,
+            cost_basis_usd=seed.cost_basis_usd,
+            today=today,
+        )
+        holder = store.get_holder(session=session, slug=claim.holder)
+        assert holder is not None and holder.id is not None
+        existing = store.find_observation(
+            session=session, holder_id=holder.id, as_of=claim.as_of, source=claim.source
+        )
+        if existing is None:
+            add_claim(session=session, claim=claim)
+            added += 1
+        elif existing.sats != claim.sats or existing.basis != claim.basis.value:
+            conflicts.append(
+                f"{claim.holder} {claim.as_of}: stored observation {existing.id} differs from "
+                "the config; it was kept (remove it to re-apply the config's figure)"
+            )
+        else:
+            present += 1
+    return SyncResult(added=added, present=present, conflicts=tuple(conflicts))
+
+
+def load_ledgers(*, session: Session) -> list[HolderLedger]:
+    """Every holder with its claims, oldest first."""
+    holders = store.list_holders(session=session)
+    by_id = {h.id: h for h in holders}
+    claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
+    for obs in store.list_observations(session=session):
+        holder = by_id[obs.holder_id]
+        claims[obs.holder_id].append(
+            Claim(
+                holder=holder.slug,
+                sats=obs.sats,
+                bound=None if obs.bound is None else Bound(obs.bound),
+                as_of=obs.as_of,
+                basis=Basis(obs.basis),
+                source=obs.source,
+                note=obs.note,
+                cost_basis_usd=obs.cost_basis_usd,
+                id=obs.id,
+            )
+        )
+    return [
+        HolderLedger(
+            holder=HolderInfo(
+                slug=h.slug,
+                name=h.name,
+                country_code=h.country_code,
+                population=h.population,
+                population_source=h.population_source,
+            ),
+            claims=tuple(claims[h.id]),
+        )
+        for h in holders
+        if h.id is not None
+    ]

@@ -1,0 +1,371 @@
+"""Render a valuation report as a table, JSON, CSV or Markdown; no database, no HTTP."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tracker.models import Bound, HolderLedger, PriceKind
+from tracker.valuation import Comparison, PriceChoice, Valuation
+
+BOUND_MARK = {Bound.EXACT: "", Bound.AT_LEAST: "≥", Bound.APPROXIMATE: "~"}
+
+
+@dataclass(frozen=True)
+class Report:
+    generated_at: dt.datetime
+    at: dt.datetime | None  # None means "now"
+    price: PriceChoice | None
+    valuations: list[Valuation]
+    comparison: Comparison
+    warnings: list[str] = field(default_factory=list)
+    currency: str = "USD"
+
+
+# --- formatting helpers ---------------------------------------------------------------------
+
+
+def iso(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def plain(value: Decimal | None) -> str | None:
+    """A decimal as a plain string, without exponent or trailing zeros (JSON numbers are strings)."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return text
+
+
+def money(value: Decimal | None) -> str | None:
+    """Cents always shown: values and differences are quantized to cents already."""
+    return None if value is None else format(value, "f")
+
+
+def price_text(value: Decimal) -> str:
+    """A price with at least two decimals (84575.70, not 84575.7)."""
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -2:
+        return format(value.quantize(Decimal("0.01")), "f")
+    return plain(value) or ""
+
+
+def human_age(age: dt.timedelta) -> str:
+    seconds = int(age.total_seconds())
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def grouped(value: Decimal, places: int | None = None) -> str:
+    if places is None:
+        text = plain(value) or "0"
+        whole, _, frac = text.partition(".")
+        return f"{int(whole):,}" + (f".{frac}" if frac else "")
+    return f"{value:,.{places}f}"
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The stable JSON shape of DESIGN.md: decimals as strings, instants ISO 8601 with Z."""
+    price = report.price
+    return {
+        "generated_at": iso(report.generated_at),
+        "at": None if report.at is None else iso(report.at),
+        "currency": report.currency,
+        "price": None
+        if price is None
+        else {
+            "value": price_text(price.point.value),
+            "as_of": iso(price.point.as_of),
+            "kind": price.point.kind.value,
+            "sources": list(price.point.sources),
+            "age_seconds": int(price.age.total_seconds()),
+            "stale": price.stale,
+        },
+        "holders": [_holder_dict(v) for v in report.valuations],
+        "comparison": {
+            "total_btc": plain(report.comparison.total_btc),
+            "total_value": money(report.comparison.total_value),
+            "pairs": [
+                {
+                    "a": p.a,
+                    "b": p.b,
+                    "btc_ratio": None if p.btc_ratio is None else format(p.btc_ratio, "f"),
+                    "value_difference": money(p.value_difference),
+                }
+                for p in report.comparison.pairs
+            ],
+        },
+        "warnings": list(report.warnings),
+    }
+
+
+def _holder_dict(v: Valuation) -> dict[str, Any]:
+    shown = v.shown
+    return {
+        "slug": v.holder.slug,
+        "name": v.holder.name,
+        "btc": plain(v.btc),
+        "bound": None if v.claim is None or v.claim.bound is None else v.claim.bound.value,
+        "holding_as_of": None if shown is None else shown.as_of.isoformat(),
+        "basis": "undisclosed" if v.claim is None else v.claim.basis.value,
+        "source": None if shown is None else shown.source,
+        "value": money(v.value),
+        "share_of_supply_pct": None
+        if v.share_of_supply_pct is None
+        else format(v.share_of_supply_pct, "f"),
+        "btc_per_capita": None if v.btc_per_capita is None else format(v.btc_per_capita, "f"),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+CSV_FIELDS = (
+    "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
+    "share_of_supply_pct", "btc_per_capita", "price", "price_kind", "price_as_of", "price_stale",
+    "at", "generated_at",
+)  # fmt: skip
+
+
+def render_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    data = to_dict(report)
+    price = data["price"] or {}
+    for holder in data["holders"]:
+        writer.writerow(
+            {
+                **holder,
+                "price": price.get("value"),
+                "price_kind": price.get("kind"),
+                "price_as_of": price.get("as_of"),
+                "price_stale": price.get("stale"),
+                "at": data["at"] or data["generated_at"],
+                "generated_at": data["generated_at"],
+            }
+        )
+    return out.getvalue()
+
+
+# --- human text (shared by table and Markdown) ----------------------------------------------
+
+
+def price_line(report: Report) -> str:
+    price = report.price
+    if price is None:
+        return "Price: none stored for that date"
+    p = price.point
+    what = {
+        PriceKind.CONSENSUS: f"consensus {iso(p.as_of)} ({', '.join(p.sources)})",
+        PriceKind.DAILY_CLOSE: f"daily close {p.as_of.date()} ({', '.join(p.sources)})",
+        PriceKind.WHAT_IF: "what-if price",
+    }[p.kind]
+    age = "" if p.kind is PriceKind.WHAT_IF else f", {human_age(price.age)} old"
+    flag = ", STALE" if price.stale else ""
+    return f"Price: ${grouped(p.value, 2)}/BTC, {what}{age}{flag}"
+
+
+def btc_cell(v: Valuation) -> str:
+    if v.claim is None or v.btc is None:
+        return "undisclosed"
+    mark = BOUND_MARK[v.claim.bound] if v.claim.bound else ""
+    return f"{mark}{grouped(v.btc)}"
+
+
+def footnote(v: Valuation) -> str:
+    shown = v.shown
+    if shown is None:
+        return f"{v.holder.name}: no observation on or before this date"
+    bound = "" if v.claim is None or v.claim.bound is None else f", {v.claim.bound.value}"
+    basis = "undisclosed" if v.claim is None else v.claim.basis.value
+    note = f" (note: {shown.note})" if shown.note else ""
+    return f"{v.holder.name}: {basis}{bound}, as of {shown.as_of}. {shown.source}{note}"
+
+
+def comparison_lines(report: Report) -> list[str]:
+    c = report.comparison
+    lines = []
+    if c.total_btc:
+        share = c.total_btc / 21_000_000 * 100
+        value = "" if c.total_value is None else f" = ${grouped(c.total_value, 2)}"
+        lines.append(
+            f"Total: {grouped(c.total_btc)} BTC{value} ({share:.4f} % of the 21,000,000 BTC supply)"
+        )
+    names = {v.holder.slug: v.holder.name for v in report.valuations}
+    for p in c.pairs:
+        ratio = "" if p.btc_ratio is None else f"{p.btc_ratio}× the BTC of {names[p.b]}"
+        diff = (
+            "" if p.value_difference is None else f", ${grouped(p.value_difference, 2)} more"
+        )
+        lines.append(f"{names[p.a]} holds {ratio}{diff}")
+    return lines
+
+
+def title(report: Report) -> str:
+    when = "now" if report.at is None else f"at {iso(report.at)}"
+    return f"Sovereign Bitcoin reserves, {when}"
+
+
+def render_table(report: Report, *, width: int | None = None, color: bool = False) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, title=title(report), title_justify="left", pad_edge=False)
+    table.add_column("Holder", no_wrap=True)
+    table.add_column("BTC", justify="right", no_wrap=True)
+    table.add_column("Value (USD)", justify="right", no_wrap=True)
+    table.add_column("% of 21M", justify="right")
+    table.add_column("BTC/person", justify="right")
+    for n, v in enumerate(report.valuations, start=1):
+        table.add_row(
+            f"{v.holder.name} [{n}]",
+            btc_cell(v),
+            "—" if v.value is None else grouped(v.value, 2),
+            "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
+            "—" if v.btc_per_capita is None else str(v.btc_per_capita),
+        )
+    console = Console(
+        file=io.StringIO(), width=width or 80, color_system="auto" if color else None,
+        force_terminal=color, highlight=False, soft_wrap=False,
+    )  # fmt: skip
+    console.print(table)
+    console.print(price_line(report), style="bold" if report.price else None)
+    for line in comparison_lines(report):
+        console.print(line)
+    console.print("≥ at least, ~ approximate. Sources:", style="dim")
+    for n, v in enumerate(report.valuations, start=1):
+        console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False)
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"## {title(report)}", ""]
+    lines.append("| Holder | BTC | Basis | As of | Value (USD) | % of 21M | BTC/person |")
+    lines.append("|---|---:|---|---|---:|---:|---:|")
+    for n, v in enumerate(report.valuations, start=1):
+        shown = v.shown
+        basis = "undisclosed" if v.claim is None else v.claim.basis.value
+        lines.append(
+            f"| {v.holder.name} [^{n}] | {btc_cell(v)} | {basis} | "
+            f"{'—' if shown is None else shown.as_of} | "
+            f"{'—' if v.value is None else grouped(v.value, 2)} | "
+            f"{'—' if v.share_of_supply_pct is None else v.share_of_supply_pct} | "
+            f"{'—' if v.btc_per_capita is None else v.btc_per_capita} |"
+        )
+    lines += ["", price_line(report), ""]
+    lines += [f"- {line}" for line in comparison_lines(report)]
+    lines.append("")
+    lines += [f"> **Warning:** {w}" for w in report.warnings]
+    if report.warnings:
+        lines.append("")
+    lines += [f"[^{n}]: {footnote(v)}" for n, v in enumerate(report.valuations, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"json": render_json, "csv": render_csv, "markdown": render_markdown}
+
+
+def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
+    if fmt == "table":
+        return render_table(report, color=color, width=width)
+    return RENDERERS[fmt](report)
+
+
+# --- the ledger (tracker holdings list) ------------------------------------------------------
+
+LEDGER_FIELDS = (
+    "id", "holder", "btc", "bound", "as_of", "basis", "source", "note", "cost_basis_usd",
+)  # fmt: skip
+
+
+def ledger_rows(ledgers: list[HolderLedger]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "holder": lg.holder.slug,
+            "btc": plain(c.btc),
+            "bound": None if c.bound is None else c.bound.value,
+            "as_of": c.as_of.isoformat(),
+            "basis": c.basis.value,
+            "source": c.source,
+            "note": c.note,
+            "cost_basis_usd": plain(c.cost_basis_usd),
+        }
+        for lg in ledgers
+        for c in lg.claims
+    ]
+
+
+def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
+    rows = ledger_rows(ledgers)
+    if fmt == "json":
+        holders = [
+            {
+                "slug": lg.holder.slug,
+                "name": lg.holder.name,
+                "country_code": lg.holder.country_code,
+                "population": lg.holder.population,
+                "population_source": lg.holder.population_source,
+                "observations": [r for r in rows if r["holder"] == lg.holder.slug],
+            }
+            for lg in ledgers
+        ]
+        return json.dumps({"holders": holders}, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=LEDGER_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(LEDGER_FIELDS) + " |", "|" + "---|" * len(LEDGER_FIELDS)]
+        lines += [
+            "| " + " | ".join("" if r[k] is None else str(r[k]) for k in LEDGER_FIELDS) + " |"
+            for r in rows
+        ]
+        return "\n".join(lines) + "\n"
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Holdings ledger", title_justify="left", show_lines=True)
+    for column in ("id", "holder", "btc", "as of", "basis", "source"):
+        table.add_column(column, overflow="fold")
+    for lg in ledgers:
+        for c in lg.claims:
+            mark = BOUND_MARK[c.bound] if c.bound else ""
+            source = c.source + (f" (note: {c.note})" if c.note else "")
+            table.add_row(
+                str(c.id), lg.holder.slug,
+                "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}",
+                c.as_of.isoformat(), c.basis.value, source,
+            )  # fmt: skip
+    console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
+    console.print(table)
+    buf_out = console.file
+    assert isinstance(buf_out, io.StringIO)
+    return buf_out.getvalue()

@@ -1,0 +1,94 @@
+"""Gather what a report needs from the store: the holders' ledgers and the price to use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlmodel import Session
+
+from tracker import holdings, store, valuation
+from tracker.models import Bound, PriceKind, PricePoint
+from tracker.report import Report, human_age
+from tracker.valuation import PriceChoice, covers_until, judge
+
+
+def choose_price(
+    *, session: Session, at: dt.datetime, max_age: dt.timedelta, currency: str = "USD"
+) -> PriceChoice | None:
+    """The newest consensus at or before ``at`` when it is within ``max_age``; otherwise the
+    fresher of that consensus and the newest daily close on or before ``at``'s date."""
+    candidates: list[PricePoint] = []
+    consensus = store.latest_consensus(session=session, at=at, currency=currency)
+    if consensus is not None:
+        point = PricePoint(
+            value=consensus.price,
+            as_of=consensus.at,
+            kind=PriceKind.CONSENSUS,
+            sources=tuple(s for s in consensus.sources.split(",") if s),
+            currency=currency,
+        )
+        if at - consensus.at <= max_age:
+            return judge(point, at, max_age=max_age)
+        candidates.append(point)
+    daily = store.latest_daily_close(session=session, on_or_before=at.date(), currency=currency)
+    if daily is not None:
+        candidates.append(
+            PricePoint(
+                value=daily.close,
+                as_of=dt.datetime.combine(daily.date, dt.time(0), tzinfo=dt.UTC),
+                kind=PriceKind.DAILY_CLOSE,
+                sources=(daily.source,),
+                currency=currency,
+            )
+        )
+    if not candidates:
+        return None
+    return judge(max(candidates, key=covers_until), at, max_age=max_age)
+
+
+def assemble_report(
+    *,
+    session: Session,
+    at: dt.datetime | None,
+    now: dt.datetime,
+    max_price_age: dt.timedelta,
+    what_if: Decimal | None = None,
+    warnings: list[str] | None = None,
+) -> Report:
+    """A report at ``at`` (None: now), valued at the stored price or a what-if price."""
+    instant = at or now
+    notes = list(warnings or [])
+    if what_if is not None:
+        price: PriceChoice | None = judge(
+            PricePoint(value=what_if, as_of=instant, kind=PriceKind.WHAT_IF, sources=()),
+            instant,
+            max_age=max_price_age,
+        )
+    else:
+        price = choose_price(session=session, at=instant, max_age=max_price_age)
+    if price is None:
+        notes.append("no price is stored on or before this date: values are not shown")
+    elif price.stale:
+        notes.append(
+            f"the price is stale ({human_age(price.age)} old): run `tracker fetch` for a live "
+            "price or `tracker backfill` for recent daily closes"
+        )
+    if price is not None and price.point.kind is PriceKind.DAILY_CLOSE and at is None:
+        if store.latest_consensus(session=session, at=instant) is None:
+            notes.append("no live price has been fetched yet: using the newest stored daily close")
+    ledgers = holdings.load_ledgers(session=session)
+    valuations = valuation.value_all(ledgers, None if price is None else price.point, instant.date())
+    for v in valuations:
+        if v.claim is None:
+            notes.append(f"{v.holder.name}: amount undisclosed as of {instant.date()}, not zero")
+        elif v.claim.bound is Bound.AT_LEAST:
+            notes.append(f"{v.holder.name}: the source says at least this much; the value is a floor")
+    return Report(
+        generated_at=now,
+        at=at,
+        price=price,
+        valuations=valuations,
+        comparison=valuation.compare(valuations),
+        warnings=notes,
+    )

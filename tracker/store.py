@@ -1,0 +1,239 @@
+"""The database: engines, sessions and keyword-only queries. No business rules live here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel, col, select
+
+from tracker.errors import StoreError
+from tracker.models import (
+    ConsensusPrice,
+    DailyPrice,
+    FetchRound,
+    Holder,
+    Observation,
+    SourceQuote,
+)
+
+# The newest migration this code knows; tests check it against the Alembic scripts, so
+# opening an up-to-date database never has to import Alembic.
+SCHEMA_HEAD = "0001_initial"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, for messages and `tracker status`."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable URL>"
+
+
+def make_engine(url: str, *, create_dirs: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and real BEGINs."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise StoreError(
+            f"cannot parse database URL {url!r}: use e.g. sqlite:///path/tracker.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, create_dirs=create_dirs)
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.NoSuchModuleError, ImportError) as e:
+        raise StoreError(f"unsupported database URL {redact_url(url)}: {e}") from None
+
+
+def _sqlite_engine(url: sa.engine.URL, *, create_dirs: bool) -> Engine:
+    if url.database in (None, "", ":memory:"):
+        raise StoreError("an in-memory SQLite database keeps nothing: give a file path")
+    path = Path(url.database or "")
+    if create_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise StoreError(f"cannot open database {url}: directory {path.parent} does not exist")
+    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions start, so DDL
+        # (migrations) is transactional too. SQLAlchemy docs: "Serializable isolation /
+        # Savepoints / Transactional DDL" for pysqlite.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so a writer
+        # never fails half-way with "database is locked" when another writer got there first.
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+    return engine
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back whole on any error."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+        yield conn
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """An ORM session inside one write transaction."""
+    with write_connection(engine) as conn, Session(bind=conn) as session:
+        yield session
+        session.flush()
+
+
+def read_session(engine: Engine) -> Session:
+    return Session(engine)
+
+
+def metadata() -> sa.MetaData:
+    return SQLModel.metadata
+
+
+# --- holders and observations ------------------------------------------------------------
+
+
+def get_holder(*, session: Session, slug: str) -> Holder | None:
+    return session.exec(select(Holder).where(Holder.slug == slug)).first()
+
+
+def list_holders(*, session: Session) -> list[Holder]:
+    return list(session.exec(select(Holder).order_by(col(Holder.id))))
+
+
+def list_observations(*, session: Session, holder_id: int | None = None) -> list[Observation]:
+    query = select(Observation)
+    if holder_id is not None:
+        query = query.where(Observation.holder_id == holder_id)
+    return list(session.exec(query.order_by(col(Observation.as_of), col(Observation.id))))
+
+
+def find_observation(
+    *, session: Session, holder_id: int, as_of: dt.date, source: str
+) -> Observation | None:
+    return session.exec(
+        select(Observation).where(
+            Observation.holder_id == holder_id,
+            Observation.as_of == as_of,
+            Observation.source == source,
+        )
+    ).first()
+
+
+# --- prices -------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def insert_daily_prices(*, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Bulk insert (one executemany); rows already present are kept. Returns rows added."""
+    if not rows:
+        return 0
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    before = count_daily_prices(conn=conn)
+    conn.execute(_insert_ignoring_duplicates(conn, table), list(rows))
+    return count_daily_prices(conn=conn) - before
+
+
+def count_daily_prices(*, conn: Connection, source: str | None = None) -> int:
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    query = sa.select(sa.func.count()).select_from(table)
+    if source is not None:
+        query = query.where(table.c.source == source)
+    return int(conn.execute(query).scalar_one())
+
+
+def latest_consensus(
+    *, session: Session, at: dt.datetime, currency: str = "USD"
+) -> ConsensusPrice | None:
+    """The newest consensus at or before ``at`` (index ix_consensus_currency_at)."""
+    return session.exec(
+        select(ConsensusPrice)
+        .where(ConsensusPrice.currency == currency, ConsensusPrice.at <= at)
+        .order_by(col(ConsensusPrice.at).desc())
+        .limit(1)
+    ).first()
+
+
+# When several sources have a close for the same day, prefer the exchange's own series to the
+# bundled aggregate index, and either to a close derived from our own consensus.
+DAILY_SOURCE_PREFERENCE = ("bitstamp", "bundled", "bitfinex", "coinbase", "kraken", "consensus")
+
+
+def latest_daily_close(
+    *, session: Session, on_or_before: dt.date, currency: str = "USD"
+) -> DailyPrice | None:
+    """The newest daily close on or before a date (primary-key index on currency, date)."""
+    newest = session.exec(
+        select(DailyPrice.date)
+        .where(DailyPrice.currency == currency, DailyPrice.date <= on_or_before)
+        .order_by(col(DailyPrice.date).desc())
+        .limit(1)
+    ).first()
+    if newest is None:
+        return None
+    rows = session.exec(
+        select(DailyPrice).where(DailyPrice.currency == currency, DailyPrice.date == newest)
+    ).all()
+    return min(rows, key=lambda r: _preference(r.source))
+
+
+def _preference(source: str) -> int:
+    try:
+        return DAILY_SOURCE_PREFERENCE.index(source)
+    except ValueError:
+        return len(DAILY_SOURCE_PREFERENCE)
+
+
+# --- rounds -------------------------------------------------------------------------------
+
+
+def insert_round(
+    *,
+    session: Session,
+    fetch_round: FetchRound,
+    quotes: Iterable[SourceQuote],
+    consensus: ConsensusPrice | None,
+) -> FetchRound:
+    """Add a round with its quotes and consensus; the caller's transaction makes it atomic."""
+    session.add(fetch_round)
+    session.flush()
+    assert fetch_round.id is not None
+    for quote in quotes:
+        quote.round_id = fetch_round.id
+        session.add(quote)
+    if consensus is not None:
+        consensus.round_id = fetch_round.id
+        session.add(consensus)
+    session.flush()
+    return fetch_round

@@ -1,0 +1,149 @@
+"""Pure valuation: a ledger and a price give per-holder values and comparisons; no I/O.
+
+A holder's amount at instant t is its latest claim with a known amount and as_of <= t's date;
+claims of the same date are ranked official > reported > estimate, then the newest recorded.
+Values are the exact product btc × price, quantized to cents half-even.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import combinations
+
+from tracker.models import (
+    MAX_SUPPLY_BTC,
+    Basis,
+    Claim,
+    HolderInfo,
+    HolderLedger,
+    PriceKind,
+    PricePoint,
+)
+
+CENT = Decimal("0.01")
+SHARE_QUANTUM = Decimal("0.0001")  # percent of supply, 4 decimals
+PER_CAPITA_QUANTUM = Decimal("0.00000001")  # BTC per person, to the satoshi
+RATIO_QUANTUM = Decimal("0.01")
+DAY = dt.timedelta(days=1)
+_BASIS_RANK = {Basis.OFFICIAL: 0, Basis.REPORTED: 1, Basis.ESTIMATE: 2, Basis.UNDISCLOSED: 3}
+
+
+def quantize(value: Decimal, quantum: Decimal) -> Decimal:
+    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+
+
+def value_of(btc: Decimal, price: Decimal) -> Decimal:
+    """The exact product, then half-even cents."""
+    return quantize(btc * price, CENT)
+
+
+def claim_at(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
+    """The claim a valuation on ``on`` uses: the latest one with a known amount."""
+    known = [c for c in claims if c.sats is not None and c.as_of <= on]
+    if not known:
+        return None
+    return max(known, key=lambda c: (c.as_of, -_BASIS_RANK[c.basis], c.id or 0))
+
+
+def latest_claim(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
+    """The newest claim of any kind on or before ``on`` (to say why a holder is undisclosed)."""
+    seen = [c for c in claims if c.as_of <= on]
+    return max(seen, key=lambda c: (c.as_of, c.id or 0)) if seen else None
+
+
+@dataclass(frozen=True)
+class Valuation:
+    holder: HolderInfo
+    claim: Claim | None  # the claim used; None when undisclosed
+    shown: Claim | None  # the claim the row cites (the used one, or the latest undisclosed one)
+    value: Decimal | None
+    share_of_supply_pct: Decimal | None
+    btc_per_capita: Decimal | None
+
+    @property
+    def btc(self) -> Decimal | None:
+        return None if self.claim is None else self.claim.btc
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+    btc_ratio: Decimal | None  # a ÷ b; None when b holds nothing
+    value_difference: Decimal | None  # a − b
+
+
+@dataclass(frozen=True)
+class Comparison:
+    total_btc: Decimal
+    total_value: Decimal | None
+    pairs: tuple[Pair, ...]
+
+
+def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> Valuation:
+    claim = claim_at(ledger.claims, on)
+    if claim is None or claim.btc is None:
+        return Valuation(ledger.holder, None, latest_claim(ledger.claims, on), None, None, None)
+    btc = claim.btc
+    pop = ledger.holder.population
+    return Valuation(
+        holder=ledger.holder,
+        claim=claim,
+        shown=claim,
+        value=None if price is None else value_of(btc, price.value),
+        share_of_supply_pct=quantize(btc / MAX_SUPPLY_BTC * 100, SHARE_QUANTUM),
+        btc_per_capita=None if not pop else quantize(btc / pop, PER_CAPITA_QUANTUM),
+    )
+
+
+def value_all(
+    ledgers: list[HolderLedger], price: PricePoint | None, on: dt.date
+) -> list[Valuation]:
+    """Every holder valued on ``on``, largest holding first, undisclosed last."""
+    rows = [value_holder(ledger, price, on) for ledger in ledgers]
+    return sorted(rows, key=lambda v: (v.btc is None, -(v.btc or 0), v.holder.slug))
+
+
+def compare(valuations: list[Valuation]) -> Comparison:
+    """Totals over the disclosed holders, and each pair (larger first) by ratio and difference."""
+    disclosed = [v for v in valuations if v.btc is not None]
+    total_btc = sum((v.btc for v in disclosed if v.btc is not None), Decimal(0))
+    values = [v.value for v in disclosed]
+    total_value = None if any(x is None for x in values) else sum(
+        (x for x in values if x is not None), Decimal(0)
+    )
+    pairs = []
+    ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
+    for big, small in combinations(ordered, 2):
+        assert big.btc is not None and small.btc is not None
+        ratio = None if small.btc == 0 else quantize(big.btc / small.btc, RATIO_QUANTUM)
+        diff = None if big.value is None or small.value is None else big.value - small.value
+        pairs.append(Pair(big.holder.slug, small.holder.slug, ratio, diff))
+    return Comparison(total_btc=total_btc, total_value=total_value, pairs=tuple(pairs))
+
+
+@dataclass(frozen=True)
+class PriceChoice:
+    point: PricePoint
+    age: dt.timedelta
+    stale: bool
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """``--at 2025-04-14`` means the last second of that UTC day."""
+    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
+
+
+def covers_until(point: PricePoint) -> dt.datetime:
+    """A daily close is stamped 00:00 of its day but describes the whole day."""
+    return point.as_of + (DAY if point.kind is PriceKind.DAILY_CLOSE else dt.timedelta(0))
+
+
+def judge(point: PricePoint, at: dt.datetime, *, max_age: dt.timedelta) -> PriceChoice:
+    """The price's age at ``at``; stale once ``at`` is more than ``max_age`` past what it covers."""
+    if point.kind is PriceKind.WHAT_IF:
+        return PriceChoice(point, dt.timedelta(0), False)
+    age = max(at - point.as_of, dt.timedelta(0))
+    return PriceChoice(point, age, at - covers_until(point) > max_age)
