@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from tracker.errors import InputError, TrackerError
 
@@ -22,7 +23,20 @@ if TYPE_CHECKING:
     from tracker.config import Settings
     from tracker.db import Opened
 
+
+class _Group(TyperGroup):
+    """Errors meant for the user cross into exit codes here, once, for every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrackerError as e:
+            typer.echo(f"tracker: error: {e}", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Value and compare sovereign Bitcoin reserves, with every figure sourced.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # never print secrets (database URLs) in a traceback
@@ -92,17 +106,20 @@ def _global(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", envvar="TRACKER_CONFIG", help="Config file (default: ./config.toml, "
-            "then the user config dir, then the packaged default).", show_envvar=True,
+            "--config",
+            envvar="TRACKER_CONFIG",
+            help="Config file (default: ./config.toml, "
+            "then the user config dir, then the packaged default).",
+            show_envvar=True,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", help="Database URL (env TRACKER_DATABASE_URL; default: SQLite in the "
-            "user data dir).",
+            "--db",
+            help="Database URL (env TRACKER_DATABASE_URL; default: SQLite in the user data dir).",
         ),
-    ] = None,  # fmt: skip
+    ] = None,
 ) -> None:
     """Value and compare sovereign Bitcoin reserves, with every figure sourced.
 
@@ -189,7 +206,6 @@ def report(
             now=current,
             max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
             what_if=price,
-            warnings=[] if offline or instant is not None or price is not None else [],
         )
     from tracker.report import render
 
@@ -228,9 +244,7 @@ def holdings_add(
     ctx: typer.Context,
     holder: Annotated[str, typer.Argument(help="Holder slug, e.g. el-salvador.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Date the figure describes (YYYY-MM-DD).")],
-    basis: Annotated[
-        str, typer.Option(help="official, reported, estimate or undisclosed.")
-    ],
+    basis: Annotated[str, typer.Option(help="official, reported, estimate or undisclosed.")],
     source: Annotated[str, typer.Option(help="Title or URL of the source, and its date.")],
     btc: Annotated[
         str | None, typer.Option(help="Exact BTC amount (up to 8 decimals); omit if undisclosed.")
@@ -379,9 +393,5 @@ def db_info(
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit 1."""
-    try:
-        app()
-    except TrackerError as e:
-        sys.stderr.write(f"tracker: error: {e}\n")
-        sys.exit(1)
+    """Console entry point."""
+    app()

@@ -54,7 +54,9 @@ def check_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"{url!r} must not carry a query or fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(f"plain http:// is allowed only for loopback hosts, not {parts.hostname!r}")
+        raise ValueError(
+            f"plain http:// is allowed only for loopback hosts, not {parts.hostname!r}"
+        )
     return url.rstrip("/")
 
 

@@ -41,7 +41,9 @@ def parse_daily_csv(
     reader = csv.DictReader(lines)
     missing = [c for c in ("date", "close") if c not in (reader.fieldnames or ())]
     if missing:
-        raise InputError(f"{where}: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}")
+        raise InputError(
+            f"{where}: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"
+        )
     for line, row in enumerate(reader, start=2):
         try:
             day = dt.date.fromisoformat(row["date"])

@@ -35,7 +35,9 @@ def parse_btc(text: str) -> int:
     if amount < 0:
         raise InputError(f"BTC amount {text!r} is negative")
     if amount > MAX_SUPPLY_BTC:
-        raise InputError(f"BTC amount {text!r} is more than the 21,000,000 BTC that will ever exist")
+        raise InputError(
+            f"BTC amount {text!r} is more than the 21,000,000 BTC that will ever exist"
+        )
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -8:
         raise InputError(f"BTC amount {text!r} has more than 8 decimals (1 satoshi = 0.00000001)")
@@ -99,7 +101,9 @@ def make_claim(
         sats, bound_or_none = None, None
     else:
         if btc is None:
-            raise InputError(f"a {basis_.value} observation needs a BTC amount (or use basis undisclosed)")
+            raise InputError(
+                f"a {basis_.value} observation needs a BTC amount (or use basis undisclosed)"
+            )
         sats = parse_btc(btc)
         bound_or_none = bound_ if bound is not None else Bound.EXACT
     cost = None if cost_basis_usd is None else parse_usd(cost_basis_usd, what="cost basis")

@@ -35,7 +35,7 @@ def iso(instant: dt.datetime) -> str:
 
 
 def plain(value: Decimal | None) -> str | None:
-    """A decimal as a plain string, without exponent or trailing zeros (JSON numbers are strings)."""
+    """A decimal as a plain string, without exponent or trailing zeros."""
     if value is None:
         return None
     text = format(value.normalize(), "f")
@@ -214,9 +214,7 @@ def comparison_lines(report: Report) -> list[str]:
     names = {v.holder.slug: v.holder.name for v in report.valuations}
     for p in c.pairs:
         ratio = "" if p.btc_ratio is None else f"{p.btc_ratio}× the BTC of {names[p.b]}"
-        diff = (
-            "" if p.value_difference is None else f", ${grouped(p.value_difference, 2)} more"
-        )
+        diff = "" if p.value_difference is None else f", ${grouped(p.value_difference, 2)} more"
         lines.append(f"{names[p.a]} holds {ratio}{diff}")
     return lines
 

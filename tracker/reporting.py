@@ -74,16 +74,24 @@ def assemble_report(
             f"the price is stale ({human_age(price.age)} old): run `tracker fetch` for a live "
             "price or `tracker backfill` for recent daily closes"
         )
-    if price is not None and price.point.kind is PriceKind.DAILY_CLOSE and at is None:
-        if store.latest_consensus(session=session, at=instant) is None:
-            notes.append("no live price has been fetched yet: using the newest stored daily close")
+    if (
+        price is not None
+        and price.point.kind is PriceKind.DAILY_CLOSE
+        and at is None
+        and store.latest_consensus(session=session, at=instant) is None
+    ):
+        notes.append("no live price has been fetched yet: using the newest stored daily close")
     ledgers = holdings.load_ledgers(session=session)
-    valuations = valuation.value_all(ledgers, None if price is None else price.point, instant.date())
+    valuations = valuation.value_all(
+        ledgers, None if price is None else price.point, instant.date()
+    )
     for v in valuations:
         if v.claim is None:
             notes.append(f"{v.holder.name}: amount undisclosed as of {instant.date()}, not zero")
         elif v.claim.bound is Bound.AT_LEAST:
-            notes.append(f"{v.holder.name}: the source says at least this much; the value is a floor")
+            notes.append(
+                f"{v.holder.name}: the source says at least this much; the value is a floor"
+            )
     return Report(
         generated_at=now,
         at=at,

@@ -195,8 +195,8 @@ def latest_daily_close(
 ) -> DailyPrice | None:
     """The newest daily close on or before a date (primary-key index on currency, date)."""
     newest = session.exec(
-        select(DailyPrice.date)
-        .where(DailyPrice.currency == currency, DailyPrice.date <= on_or_before)
+        select(col(DailyPrice.date))
+        .where(DailyPrice.currency == currency, col(DailyPrice.date) <= on_or_before)
         .order_by(col(DailyPrice.date).desc())
         .limit(1)
     ).first()

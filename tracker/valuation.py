@@ -111,8 +111,10 @@ def compare(valuations: list[Valuation]) -> Comparison:
     disclosed = [v for v in valuations if v.btc is not None]
     total_btc = sum((v.btc for v in disclosed if v.btc is not None), Decimal(0))
     values = [v.value for v in disclosed]
-    total_value = None if any(x is None for x in values) else sum(
-        (x for x in values if x is not None), Decimal(0)
+    total_value = (
+        None
+        if any(x is None for x in values)
+        else sum((x for x in values if x is not None), Decimal(0))
     )
     pairs = []
     ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))

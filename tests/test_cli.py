@@ -1,0 +1,331 @@
+"""The commands as a user runs them; bad input gets one line, exit 1, and nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tests.helpers import bundled_close
+
+Run = Callable[..., Result]
+
+
+def one_error_line(result: Result, code: int = 1) -> str:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+# --- the main job --------------------------------------------------------------------------
+
+
+def test_report_json_at_a_date_values_each_holder_exactly(run_cli: Run, db_url: str) -> None:
+    result = run_cli("report", "--offline", "--format", "json", "--at", "2025-04-14", db=db_url)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    close = bundled_close("2025-04-14")
+    assert data["at"] == "2025-04-14T23:59:59Z"
+    assert data["price"]["value"] == str(close)
+    assert data["price"]["kind"] == "daily_close" and data["price"]["sources"] == ["bundled"]
+    assert data["price"]["as_of"] == "2025-04-14T00:00:00Z" and data["price"]["stale"] is False
+    assert data["price"]["age_seconds"] == 86399
+    holders = {h["slug"]: h for h in data["holders"]}
+    es, us = holders["el-salvador"], holders["united-states"]
+    assert (es["btc"], es["bound"], es["basis"]) == ("6100", "at_least", "reported")
+    assert Decimal(es["value"]) == (Decimal(6100) * close).quantize(Decimal("0.01"))
+    # the U.S.: the latest estimate on or before that date (not the later 198,012, not the
+    # undisclosed claim, which has no amount)
+    assert (us["btc"], us["bound"], us["basis"]) == ("198000", "approximate", "estimate")
+    assert us["holding_as_of"] == "2025-03-07"
+    for h in data["holders"]:  # every value recomputes exactly from btc × price
+        assert Decimal(h["value"]) == (
+            Decimal(h["btc"]) * Decimal(data["price"]["value"])
+        ).quantize(Decimal("0.01"))
+        assert h["source"]
+    pair = data["comparison"]["pairs"][0]
+    assert (pair["a"], pair["b"]) == ("united-states", "el-salvador")
+    assert Decimal(pair["btc_ratio"]) == (Decimal(198000) / Decimal(6100)).quantize(Decimal("0.01"))
+    assert Decimal(pair["value_difference"]) == Decimal(us["value"]) - Decimal(es["value"])
+    assert Decimal(data["comparison"]["total_btc"]) == Decimal(204100)
+    assert set(data) == {
+        "generated_at",
+        "at",
+        "currency",
+        "price",
+        "holders",
+        "comparison",
+        "warnings",
+    }
+    assert set(es) == {
+        "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
+        "share_of_supply_pct", "btc_per_capita",
+    }  # fmt: skip
+    assert es["share_of_supply_pct"] == "0.0290" and es["btc_per_capita"] == "0.00096825"
+
+
+def test_a_date_before_any_observation_is_undisclosed_never_zero(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2024-06-01").stdout)
+    for h in data["holders"]:
+        assert h["btc"] is None and h["value"] is None and h["basis"] == "undisclosed"
+    assert data["comparison"]["pairs"] == []
+    assert any("undisclosed" in w and "not zero" in w for w in data["warnings"])
+    table = run_cli("report", "--offline", "--at", "2024-06-01").stdout
+    assert "undisclosed" in table and " 0.00" not in table
+
+
+def test_report_now_uses_stored_prices_and_says_they_are_stale(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json").stdout)
+    assert data["at"] is None
+    assert data["price"]["stale"] is True
+    assert any("stale" in w for w in data["warnings"])
+    assert any("no live price" in w for w in data["warnings"])
+    holders = {h["slug"]: h for h in data["holders"]}
+    assert holders["el-salvador"]["btc"] == "6209" and holders["united-states"]["btc"] == "198012"
+
+
+def test_what_if_values_at_the_given_price(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--what-if", "100000").stdout)
+    assert data["price"] == {
+        "value": "100000.00", "as_of": data["generated_at"], "kind": "what_if", "sources": [],
+        "age_seconds": 0, "stale": False,
+    }  # fmt: skip
+    holders = {h["slug"]: h for h in data["holders"]}
+    assert holders["el-salvador"]["value"] == "620900000.00"
+
+
+def test_table_fits_80_columns_with_footnotes_and_warnings(run_cli: Run) -> None:
+    out = run_cli("report", "--offline").stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "[1]" in out and "Arkham Intelligence" in out
+    assert "STALE" in out and "warning: the price is stale" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown"])
+def test_csv_and_markdown_carry_the_same_figures(run_cli: Run, fmt: str) -> None:
+    ref = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-04-14").stdout)
+    out = run_cli("report", "--offline", "-f", fmt, "--at", "2025-04-14").stdout
+    for h in ref["holders"]:
+        shown = h["value"] if fmt == "csv" else f"{Decimal(h['value']):,.2f}"
+        assert shown in out
+    if fmt == "csv":
+        import csv
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert [r["slug"] for r in rows] == [h["slug"] for h in ref["holders"]]
+
+
+def test_holdings_add_list_remove_sync(run_cli: Run) -> None:
+    added = run_cli(
+        "holdings", "add", "el-salvador", "--btc", "6300.5", "--bound", "exact",
+        "--as-of", "2025-09-01", "--basis", "official", "--source", "Bitcoin Office, 2025-09-01",
+        "--cost-basis-usd", "400000000",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json").stdout)
+    obs = listed["holders"][0]["observations"]
+    new = [o for o in obs if o["as_of"] == "2025-09-01"]
+    assert new and new[0]["btc"] == "6300.5" and new[0]["cost_basis_usd"] == "400000000"
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-09-02").stdout)
+    assert {h["slug"]: h["btc"] for h in data["holders"]}["el-salvador"] == "6300.5"
+    assert run_cli("holdings", "remove", str(new[0]["id"])).exit_code == 0
+    assert run_cli("holdings", "sync").stdout.startswith("0 added, 5 already present")
+    listed = json.loads(run_cli("holdings", "list", "-f", "json").stdout)
+    assert sum(len(h["observations"]) for h in listed["holders"]) == 5
+
+
+def test_holdings_add_creates_a_new_holder_with_name(run_cli: Run) -> None:
+    result = run_cli(
+        "holdings", "add", "bhutan", "--name", "Bhutan", "--country", "bt", "--population",
+        "790000", "--btc", "10000", "--bound", "approximate", "--as-of", "2025-05-01",
+        "--basis", "estimate", "--source", "Arkham Intelligence, 2025-05-01",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-05-02").stdout)
+    bhutan = {h["slug"]: h for h in data["holders"]}["bhutan"]
+    assert bhutan["btc_per_capita"] == str((Decimal(10000) / 790000).quantize(Decimal("1e-8")))
+
+
+def test_db_upgrade_and_info(run_cli: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert "created" in run_cli("--db", url, "db", "upgrade").stdout
+    assert "current" in run_cli("--db", url, "db", "upgrade").stdout
+    info = json.loads(run_cli("--db", url, "db", "info", "-f", "json").stdout)
+    assert info["rows"]["daily_prices"] == 4337 and info["journal_mode"] == "wal"
+
+
+def test_db_info_hides_the_password(run_cli: Run, pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(pg_url).set(password="hunter2").render_as_string(hide_password=False)
+    result = run_cli("--db", url, "db", "info")
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+ADD = ["holdings", "add", "el-salvador", "--as-of", "2025-05-01", "--basis", "official",
+       "--source", "s"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([*ADD, "--btc", "-5"], "negative"),
+        ([*ADD, "--btc", "21000000.00000001"], "21,000,000"),
+        ([*ADD, "--btc", "1.123456789"], "more than 8 decimals"),
+        ([*ADD, "--btc", "lots"], "not a number"),
+        ([*ADD[:4], "2025-13-01", *ADD[5:], "--btc", "1"], "not a date"),
+        ([*ADD[:4], "2999-01-01", *ADD[5:], "--btc", "1"], "in the future"),
+        (
+            [
+                "holdings",
+                "add",
+                "atlantis",
+                "--as-of",
+                "2025-05-01",
+                "--basis",
+                "official",
+                "--source",
+                "s",
+                "--btc",
+                "1",
+            ],
+            "unknown holder 'atlantis'",
+        ),
+        ([*ADD[:6], "rumour", *ADD[7:], "--btc", "1"], "unknown basis 'rumour'"),
+        ([*ADD, "--btc", "1", "--bound", "roughly"], "unknown bound"),
+        (["holdings", "remove", "999"], "no observation with id 999"),
+        (["report", "--at", "yesterday"], "not a date"),
+        (["report", "--at", "2999-01-01"], "in the future"),
+        (["report", "--what-if", "-3"], "positive"),
+        (["holdings", "list", "atlantis"], "unknown holder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(run_cli: Run, args: list[str], needle: str) -> None:
+    before = run_cli("holdings", "list", "-f", "json").stdout
+    line = one_error_line(run_cli(*args))
+    assert needle in line
+    assert run_cli("holdings", "list", "-f", "json").stdout == before  # nothing written
+
+
+def test_a_duplicate_observation_is_refused(run_cli: Run) -> None:
+    args = ["holdings", "add", "el-salvador", "--btc", "6209", "--bound", "exact", "--as-of",
+            "2025-06-16", "--basis", "official", "--source",
+            "El Salvador Bitcoin Office, as reported 2025-06-16"]  # fmt: skip
+    assert "already has an observation" in one_error_line(run_cli(*args))
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[consensus\nmin_sources = 3", "not valid TOML"),
+        ("[consensus]\nmin_sourcez = 3\n", "consensus.min_sourcez: unknown key"),
+        ("[consensus]\nmin_sources = 'three'\n", "consensus.min_sources"),
+        ("[consensus]\nmin_sources = 0\n", "consensus.min_sources"),
+        ("[sources.kraken]\nbase_url = 'http://api.kraken.com'\n", "loopback"),
+        ("[sources.nosuch]\nenabled = true\n", "unknown source 'nosuch'"),
+        (
+            "[[holders]]\nslug = 'x'\nname = 'X'\n[[holdings]]\nholder = 'y'\nas_of = 2025-01-01\n"
+            "basis = 'official'\nsource = 's'\nbtc = '1'\n",
+            "holder 'y' is not listed",
+        ),
+    ],
+)
+def test_bad_config_names_file_key_and_reason(
+    run_cli: Run, tmp_path: Path, text: str, needle: str
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    line = one_error_line(run_cli("--config", str(cfg), "report", "--offline"))
+    assert str(cfg) in line and needle in line
+    assert not (tmp_path / "tracker.db").exists()  # nothing created
+
+
+def test_bad_seed_in_config_is_refused_before_anything_is_written(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "seeds.toml"
+    cfg.write_text(
+        "[[holders]]\nslug = 'x'\nname = 'X'\n[[holdings]]\nholder = 'x'\nas_of = 2025-01-01\n"
+        "basis = 'official'\nsource = 's'\nbtc = '-1'\n"
+    )
+    assert "negative" in one_error_line(run_cli("--config", str(cfg), "report", "--offline"))
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
+    assert sa.inspect(engine).get_table_names() == []  # the migration was rolled back too
+
+
+def test_a_missing_config_file_is_named(run_cli: Run, tmp_path: Path) -> None:
+    line = one_error_line(run_cli("--config", str(tmp_path / "nope.toml"), "report"))
+    assert "nope.toml: no such config file" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("sqlite:////no/such/dir/x.db", "does not exist"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/x", "cannot use database"),
+        ("mysql+nosuchdriver://h/x", "unsupported database URL"),
+    ],
+)
+def test_unusable_database_urls(run_cli: Run, url: str, needle: str) -> None:
+    assert needle in one_error_line(run_cli("--db", url, "report", "--offline"))
+
+
+def test_a_file_that_is_not_a_database_is_left_alone(run_cli: Run, tmp_path: Path) -> None:
+    path = tmp_path / "photo.db"
+    path.write_bytes(b"\x89PNG not a database" * 200)
+    assert "not a SQLite database" in one_error_line(run_cli("--db", f"sqlite:///{path}", "report"))
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_newer_schema_is_refused(run_cli: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    run_cli("--db", url, "db", "upgrade")
+    import sqlalchemy as sa
+
+    with sa.create_engine(url).begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    assert "upgrade tracker" in one_error_line(run_cli("--db", url, "report"))
+
+
+def test_usage_errors_exit_2(run_cli: Run) -> None:
+    assert run_cli("report", "--no-such-option").exit_code == 2
+    assert run_cli("report", "--format", "xml").exit_code == 2
+
+
+# --- the installed command -----------------------------------------------------------------
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from tracker.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('sqlalchemy', 'httpx', 'apscheduler', 'sqlmodel', 'alembic') "
+        "if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+
+
+def test_python_dash_m_runs_the_report(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tracker", "report", "--offline", "-f", "json", "--at",
+         "2025-04-14"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["price"]["value"] == str(bundled_close("2025-04-14"))

@@ -1,0 +1,100 @@
+"""Settings: precedence, the shipped file, validation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tracker.config import (
+    DEFAULT_BASE_URLS,
+    Settings,
+    check_base_url,
+    database_url,
+    find_config,
+    load_settings,
+    packaged_config_path,
+)
+from tracker.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_root_config_is_the_packaged_default() -> None:
+    assert (ROOT / "config.toml").resolve() == packaged_config_path().resolve()
+
+
+def test_the_shipped_config_lists_every_source_and_the_seeds() -> None:
+    text = packaged_config_path().read_text()
+    for name, url in DEFAULT_BASE_URLS.items():
+        assert f"[sources.{name}]" in text and f'base_url = "{url}"' in text
+    settings = load_settings(packaged_config_path())
+    assert {h.slug for h in settings.holders} == {"el-salvador", "united-states"}
+    assert len(settings.holdings) == 5
+    assert settings.consensus.max_deviation_pct == Decimal("1.0")
+    # its values are the built-in defaults, so a missing key changes nothing
+    defaults = Settings()
+    for section in ("schedule", "consensus", "fetch", "report", "sources"):
+        assert getattr(settings, section) == getattr(defaults, section)
+
+
+def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert find_config(None) == packaged_config_path()
+    user = tmp_path / "xdg-config" / "tracker" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("")
+    assert find_config(None) == user
+    (tmp_path / "config.toml").write_text("")
+    assert find_config(None) == Path("config.toml")
+    monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "env.toml"))
+    assert find_config(None) == tmp_path / "env.toml"
+    assert find_config(tmp_path / "flag.toml") == tmp_path / "flag.toml"
+
+
+def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.model_validate({"database": {"url": "sqlite:////cfg.db"}})
+    monkeypatch.delenv("TRACKER_DATABASE_URL")
+    assert database_url(settings, None) == "sqlite:////cfg.db"
+    monkeypatch.setenv("TRACKER_DATABASE_URL", "sqlite:////env.db")
+    assert database_url(settings, None) == "sqlite:////env.db"
+    assert database_url(settings, "sqlite:////flag.db") == "sqlite:////flag.db"
+    monkeypatch.delenv("TRACKER_DATABASE_URL")
+    assert database_url(Settings(), None).endswith("tracker/tracker.db")
+
+
+def test_a_partial_source_table_keeps_the_default_url(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[sources.kraken]\nenabled = false\n")
+    s = load_settings(cfg)
+    assert s.sources["kraken"].enabled is False
+    assert s.sources["kraken"].base_url == DEFAULT_BASE_URLS["kraken"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost/prefix",
+        "http://[::1]:9",
+        "https://mirror.example/x",
+    ],
+)
+def test_accepted_base_urls(url: str) -> None:
+    assert check_base_url(url + "/") == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.kraken.com", "http://10.0.0.1", "ftp://x", "https://h/p?q=1", "api.kraken.com"],
+)
+def test_refused_base_urls(url: str) -> None:
+    with pytest.raises(ValueError):
+        check_base_url(url)
+
+
+def test_errors_name_file_and_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[report]\nmax_price_age_s = -1\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: report\.max_price_age_s: .*greater than 0"):
+        load_settings(cfg)

@@ -1,0 +1,193 @@
+"""The schema, the engine settings and exact round trips, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from tracker import store
+from tracker.config import Settings
+from tracker.db import known_revisions, open_database
+from tracker.errors import StoreError
+from tracker.models import ConsensusPrice, DailyPrice, FetchRound, Observation
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    assert known_revisions()[-1] == store.SCHEMA_HEAD
+
+
+def test_migrations_from_empty_build_exactly_the_models(db_url: str) -> None:
+    opened = open_database(db_url, settings=Settings())
+    assert opened.created
+    with opened.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+    opened.engine.dispose()
+
+
+def test_downgrade_to_base_and_up_again(db_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from tracker.db import MIGRATIONS
+
+    engine = open_database(db_url, settings=Settings()).engine
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert sa.inspect(engine).get_table_names() == ["alembic_version"]
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    assert "daily_prices" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'a.db'}", settings=Settings()).engine
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_new_database_gets_bundled_history_and_seeds(db_url: str) -> None:
+    engine = open_database(db_url, settings=_seeded()).engine
+    with engine.connect() as conn:
+        assert store.count_daily_prices(conn=conn, source="bundled") == 4337
+        first = conn.execute(sa.select(sa.func.min(DailyPrice.date))).scalar()  # type: ignore[arg-type]
+    assert first == dt.date(2014, 3, 1)
+    with store.read_session(engine) as session:
+        assert len(store.list_observations(session=session)) == 5
+    # opening again adds nothing
+    open_database(db_url, settings=_seeded())
+    with store.read_session(engine) as session:
+        assert len(store.list_observations(session=session)) == 5
+    engine.dispose()
+
+
+def test_prices_sats_and_instants_round_trip_exactly(db_url: str) -> None:
+    engine = open_database(db_url, settings=Settings()).engine
+    price = Decimal("123456.78901234")
+    at = dt.datetime(2025, 4, 14, 23, 59, 59, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    with store.write_session(engine) as session:
+        rnd = store.insert_round(
+            session=session,
+            fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
+            quotes=[],
+            consensus=ConsensusPrice(round_id=0, at=at, price=price, sources="a,b,c"),
+        )
+        round_id = rnd.id
+    with store.read_session(engine) as session:
+        got = store.latest_consensus(session=session, at=at + dt.timedelta(seconds=1))
+        assert got is not None and got.round_id == round_id
+        assert got.price == price
+        assert got.at == at and got.at.tzinfo is not None and got.at.utcoffset() == dt.timedelta(0)
+        assert store.latest_consensus(session=session, at=at - dt.timedelta(seconds=1)) is None
+    engine.dispose()
+
+
+def test_a_naive_datetime_is_refused(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'n.db'}", settings=Settings()).engine
+    with pytest.raises(sa.exc.StatementError), store.write_session(engine) as session:
+        session.add(
+            FetchRound(
+                started_at=dt.datetime(2025, 1, 1), finished_at=dt.datetime(2025, 1, 1), status="ok"
+            )
+        )
+        session.flush()
+
+
+def test_sats_hold_the_whole_supply_exactly(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 's.db'}", settings=_seeded()).engine
+    with store.write_session(engine) as session:
+        obs = session.get(Observation, 1)
+        assert obs is not None
+        obs.sats = 21_000_000 * 100_000_000 - 1
+        session.add(obs)
+    with store.read_session(engine) as session:
+        obs = session.get(Observation, 1)
+        assert obs is not None and obs.sats == 2_099_999_999_999_999
+
+
+def test_daily_close_prefers_an_exchange_series_to_the_bundled_index(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'p.db'}", settings=Settings()).engine
+    day = dt.date(2025, 4, 14)
+    with store.write_connection(engine) as conn:
+        added = store.insert_daily_prices(
+            conn=conn,
+            rows=[{"currency": "USD", "date": day, "source": "bitstamp", "open": None,
+                   "high": None, "low": None, "close": Decimal("84665")}],
+        )  # fmt: skip
+    assert added == 1
+    with store.read_session(engine) as session:
+        row = store.latest_daily_close(session=session, on_or_before=day)
+    assert row is not None and (row.source, row.close) == ("bitstamp", Decimal("84665"))
+
+
+def test_bulk_insert_is_idempotent(tmp_path: Path) -> None:
+    from tracker.history import load_bundled
+
+    engine = open_database(f"sqlite:///{tmp_path / 'i.db'}", settings=Settings()).engine
+    with store.write_connection(engine) as conn:
+        assert load_bundled(conn=conn) == 0
+
+
+def test_redact_hides_the_password() -> None:
+    assert "s3cret" not in store.redact_url("postgresql+psycopg://u:s3cret@h/db")
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("nonsense", "cannot parse database URL"),
+        ("nosuchdriver://x/y", "unsupported database URL"),
+        ("sqlite:////no/such/dir/t.db", "does not exist"),
+        ("sqlite://", "in-memory"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/none", "cannot use database"),
+    ],
+)
+def test_unusable_urls_raise_store_errors(url: str, needle: str) -> None:
+    with pytest.raises(StoreError, match=needle):
+        open_database(url, settings=Settings())
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database" * 100)
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        open_database(f"sqlite:///{path}", settings=Settings())
+    assert path.read_bytes().startswith(b"these are my notes")
+
+
+def test_someone_elses_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(StoreError, match="none of tracker's"):
+        open_database(f"sqlite:///{path}", settings=Settings())
+
+
+def test_a_schema_newer_than_the_code_is_refused(db_url: str) -> None:
+    engine = open_database(db_url, settings=Settings()).engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+    with pytest.raises(StoreError, match="newer than this tracker knows"):
+        open_database(db_url, settings=Settings())
+    engine.dispose()
+
+
+def _seeded() -> Settings:
+    from tracker.config import load_settings, packaged_config_path
+
+    return load_settings(packaged_config_path())

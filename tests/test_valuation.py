@@ -1,0 +1,119 @@
+"""Pure valuation rules: which claim counts, exact values, comparisons, price staleness."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
+from tracker.valuation import claim_at, compare, judge, value_all, value_of
+
+D = dt.date
+ES = HolderInfo("el-salvador", "El Salvador", "SV", 6_300_000)
+US = HolderInfo("united-states", "United States", "US", 340_000_000)
+
+
+def claim(
+    holder: str, sats: int | None, day: D, basis: Basis, cid: int, bound: Bound | None = Bound.EXACT
+) -> Claim:
+    return Claim(holder, sats, None if sats is None else bound, day, basis, f"src {cid}", id=cid)
+
+
+def price(value: str, at: dt.datetime, kind: PriceKind = PriceKind.DAILY_CLOSE) -> PricePoint:
+    return PricePoint(Decimal(value), at, kind, ("bundled",))
+
+
+def test_latest_known_amount_on_or_before_the_date_wins() -> None:
+    claims = (
+        claim("us", 198_000 * 10**8, D(2025, 3, 7), Basis.ESTIMATE, 1),
+        claim("us", None, D(2025, 4, 1), Basis.UNDISCLOSED, 2),
+        claim("us", 198_012 * 10**8, D(2025, 7, 24), Basis.ESTIMATE, 3),
+    )
+    assert claim_at(claims, D(2025, 3, 6)) is None
+    assert claim_at(claims, D(2025, 4, 14)) == claims[0]
+    assert claim_at(claims, D(2025, 7, 24)) == claims[2]
+
+
+def test_same_day_claims_rank_official_over_reported_over_estimate() -> None:
+    day = D(2025, 6, 16)
+    claims = (
+        claim("es", 1, day, Basis.ESTIMATE, 3),
+        claim("es", 2, day, Basis.OFFICIAL, 1),
+        claim("es", 3, day, Basis.REPORTED, 2),
+    )
+    chosen = claim_at(claims, day)
+    assert chosen is not None and chosen.basis is Basis.OFFICIAL
+
+
+def test_value_is_the_exact_product_rounded_half_even_to_cents() -> None:
+    assert value_of(Decimal("0.00000001"), Decimal("50")) == Decimal("0.00")  # 0.0000005 -> 0.00
+    assert value_of(Decimal("0.5"), Decimal("0.05")) == Decimal("0.02")  # 0.025 -> 0.02 (even)
+    assert value_of(Decimal("0.5"), Decimal("0.07")) == Decimal("0.04")  # 0.035 -> 0.04 (even)
+
+
+@given(
+    sats=st.integers(min_value=0, max_value=21_000_000 * 10**8),
+    cents=st.integers(min_value=1, max_value=10**9),
+)
+def test_value_recomputes_exactly_from_btc_and_price(sats: int, cents: int) -> None:
+    btc = Decimal(sats) / 10**8
+    p = Decimal(cents) / 100
+    expected = (btc * p).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    assert value_of(btc, p) == expected
+    assert abs(value_of(btc, p) - btc * p) <= Decimal("0.005")
+
+
+def test_undisclosed_holders_have_no_value_and_come_last() -> None:
+    at = dt.datetime(2025, 4, 14, 23, 59, 59, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(
+            ES,
+            (claim("el-salvador", 6100 * 10**8, D(2025, 4, 1), Basis.REPORTED, 1, Bound.AT_LEAST),),
+        ),
+        HolderLedger(US, (claim("united-states", None, D(2025, 4, 1), Basis.UNDISCLOSED, 2),)),
+    ]
+    rows = value_all(ledgers, price("84575.75", at), at.date())
+    assert [r.holder.slug for r in rows] == ["el-salvador", "united-states"]
+    us = rows[1]
+    assert us.btc is None and us.value is None and us.shown is not None
+    assert us.shown.basis is Basis.UNDISCLOSED
+    comp = compare(rows)
+    assert comp.total_btc == 6100 and comp.pairs == ()
+
+
+def test_comparison_ratio_and_difference() -> None:
+    at = dt.datetime(2025, 4, 14, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(ES, (claim("el-salvador", 6100 * 10**8, D(2025, 4, 1), Basis.REPORTED, 1),)),
+        HolderLedger(
+            US, (claim("united-states", 198_000 * 10**8, D(2025, 3, 7), Basis.ESTIMATE, 2),)
+        ),
+    ]
+    rows = value_all(ledgers, price("84575.75", at), at.date())
+    comp = compare(rows)
+    (pair,) = comp.pairs
+    assert (pair.a, pair.b, pair.btc_ratio) == ("united-states", "el-salvador", Decimal("32.46"))
+    assert pair.value_difference == rows[0].value - rows[1].value  # type: ignore[operator]
+    assert comp.total_value == rows[0].value + rows[1].value  # type: ignore[operator]
+    assert rows[1].btc_per_capita == Decimal("0.00096825")
+    assert rows[0].share_of_supply_pct == Decimal("0.9429")
+
+
+def test_a_daily_close_is_fresh_through_its_day_and_stale_after() -> None:
+    close = price("1", dt.datetime(2025, 4, 14, tzinfo=dt.UTC))
+    max_age = dt.timedelta(minutes=10)
+    end = dt.datetime(2025, 4, 14, 23, 59, 59, tzinfo=dt.UTC)
+    assert judge(close, end, max_age=max_age).stale is False
+    assert judge(close, end + dt.timedelta(minutes=10, seconds=1), max_age=max_age).stale is False
+    assert judge(close, end + dt.timedelta(minutes=10, seconds=2), max_age=max_age).stale is True
+
+
+def test_a_consensus_is_stale_after_max_age() -> None:
+    at = dt.datetime(2025, 4, 14, 12, tzinfo=dt.UTC)
+    point = price("1", at, PriceKind.CONSENSUS)
+    max_age = dt.timedelta(minutes=10)
+    assert not judge(point, at + max_age, max_age=max_age).stale
+    assert judge(point, at + max_age + dt.timedelta(seconds=1), max_age=max_age).stale
