@@ -320,3 +320,33 @@ class Claim:
 class HolderLedger:
     holder: HolderInfo
     claims: tuple[Claim, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """One source's part in a round, as stored and shown."""
+
+    source: str
+    role: str
+    price: Decimal | None
+    quoted_at: dt.datetime | None
+    outcome: Outcome
+    reason: str | None
+    latency_ms: int | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    round_id: int | None
+    status: RoundStatus
+    price: Decimal | None
+    sources_used: tuple[str, ...]
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    lines: tuple[SourceLine, ...]
+    skipped: tuple[str, ...]  # fallbacks not asked because the core made the quorum
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,99 @@
+"""What every exchange parser needs: walk a decoded body, read an exact price, read a unix time.
+
+Each returns a value or raises ``SourceError(outcome="invalid")`` with a reason naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from tracker.errors import SourceError
+from tracker.models import PRICE_SCALE
+
+# Largest price the store can hold: it keeps prices as a signed 64-bit count of 10^-8 units
+# (models.ScaledPrice). Anything above is an overflow such as "1e400", not a BTC price.
+MAX_PRICE = Decimal(2**63 - 1) * PRICE_SCALE
+
+# A plain decimal as exchanges write it. Decimal() alone is too lenient: it takes "NaN", "Infinity",
+# "1_000", surrounding spaces and non-ASCII digits.
+_DECIMAL = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?([eE][+-]?[0-9]{1,6})?", re.ASCII)
+_UNIX = re.compile(r"[0-9]{1,16}", re.ASCII)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def invalid(source: str, reason: str) -> SourceError:
+    return SourceError(source=source, reason=reason, outcome="invalid")
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return text or "body"
+
+
+def dig(source: str, payload: Any, *path: str | int) -> Any:
+    """``payload[path[0]][path[1]]…``: a string key needs a JSON object, an int index an array."""
+    node = payload
+    for i, key in enumerate(path):
+        here, there = _where(path[:i]), _where(path[: i + 1])
+        if isinstance(key, str):
+            if not isinstance(node, dict):
+                raise invalid(source, f"{here} is not a JSON object")
+            if key not in node:
+                raise invalid(source, f"missing field {there}")
+        else:
+            if not isinstance(node, list):
+                raise invalid(source, f"{here} is not a JSON array")
+            if len(node) <= key:
+                raise invalid(source, f"missing field {there} ({here} has {len(node)} elements)")
+        node = node[key]
+    return node
+
+
+def price(source: str, field: str, value: Any, *, number: bool = False) -> Decimal:
+    """An exact price > 0 from a JSON string, or (``number=True``) a JSON number.
+
+    JSON numbers must arrive as Decimal (``_http.decode_json``); a float has already lost digits.
+    """
+    if number:
+        if not isinstance(value, Decimal):
+            kind = "a float (decode with parse_float=Decimal)" if isinstance(value, float) else None
+            raise invalid(source, f"{field} is {kind or 'not a JSON number'}: {value!r:.40}")
+        exact = value
+    else:
+        if not isinstance(value, str):
+            raise invalid(source, f"{field} is not a string: {value!r:.40}")
+        if not _DECIMAL.fullmatch(value):
+            raise invalid(source, f"{field} is not a decimal number: {value!r:.40}")
+        exact = Decimal(value)  # the pattern keeps it finite and of sane size
+    if not exact.is_finite():
+        raise invalid(source, f"{field} is not finite: {value}")
+    if exact <= 0:
+        raise invalid(source, f"{field} is {value}, not a positive price")
+    if not PRICE_SCALE <= exact <= MAX_PRICE:
+        raise invalid(source, f"{field} is out of range: {value!s:.40}")
+    return exact
+
+
+def unix_time(source: str, field: str, value: Any, *, ms: bool = False) -> dt.datetime:
+    """A UTC instant from a unix time in seconds (milliseconds with ``ms=True``).
+
+    Accepts an integer JSON number or a string of digits: Gemini sends either.
+    """
+    digits = isinstance(value, str) and _UNIX.fullmatch(value) is not None
+    whole = (  # bounded first: int() of a hostile 1e999999 would take a while
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 16
+        and value == value.to_integral_value()
+    )
+    if not (digits or whole) or int(value) <= 0:
+        raise invalid(source, f"{field} is not a unix time: {value!r:.40}")
+    count = int(value)
+    try:
+        # timedelta arithmetic is exact; fromtimestamp(count / 1000) would go through a float
+        return _EPOCH + (dt.timedelta(milliseconds=count) if ms else dt.timedelta(seconds=count))
+    except OverflowError:
+        raise invalid(source, f"{field} is out of range: {value!s:.40}") from None
