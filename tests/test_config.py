@@ -98,3 +98,12 @@ def test_errors_name_file_and_key(tmp_path: Path) -> None:
     cfg.write_text("[report]\nmax_price_age_s = -1\n")
     with pytest.raises(ConfigError, match=r"c\.toml: report\.max_price_age_s: .*greater than 0"):
         load_settings(cfg)
+
+
+def test_a_config_silent_on_holders_keeps_the_shipped_seeds(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[report]\nmax_price_age_s = 60\n")
+    s = load_settings(cfg)
+    assert len(s.holdings) == 5 and s.report.max_price_age_s == 60
+    cfg.write_text("holders = []\nholdings = []\n")
+    assert load_settings(cfg).holdings == ()

@@ -20,8 +20,11 @@ from typer.core import TyperGroup
 from tracker.errors import InputError, TrackerError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tracker.config import Settings
     from tracker.db import Opened
+    from tracker.models import RoundReport
 
 
 class _Group(TyperGroup):
@@ -199,6 +202,10 @@ def report(
     opened = obj.open(settings)
     from tracker.store import read_session
 
+    notes: list[str] = []
+    if not offline and instant is None and price is None:
+        notes = refresh_if_stale(settings, opened.engine, current)
+        current = now()
     with read_session(opened.engine) as session:
         result = assemble_report(
             session=session,
@@ -206,10 +213,197 @@ def report(
             now=current,
             max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
             what_if=price,
+            warnings=notes,
         )
     from tracker.report import render
 
     out(render(result, fmt.value, color=fmt is Format.table and sys.stdout.isatty()))
+
+
+def live_round(settings: Settings, engine: Engine, *, budget_s: float | None = None) -> RoundReport:
+    """One fetch round with a client built here (the CLI edge)."""
+    import asyncio
+
+    from tracker.pipeline import run_once
+    from tracker.sources._http import make_client
+
+    async def go() -> RoundReport:
+        async with make_client() as client:
+            return await run_once(
+                client=client, engine=engine, settings=settings, budget_s=budget_s
+            )
+
+    return asyncio.run(go())
+
+
+def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -> list[str]:
+    """Run one round when the newest consensus is older than report.max_price_age_s;
+    return a warning when that fails (the report then uses stored prices)."""
+    from tracker.reporting import choose_price
+    from tracker.store import read_session
+
+    max_age = dt.timedelta(seconds=settings.report.max_price_age_s)
+    with read_session(engine) as session:
+        choice = choose_price(session=session, at=current, max_age=max_age)
+    if choice is not None and choice.point.kind.value == "consensus" and not choice.stale:
+        return []
+    rr = live_round(settings, engine, budget_s=settings.report.fetch_timeout_s)
+    if rr.price is not None:
+        return []
+    failures = ", ".join(f"{line.source} {line.outcome.value}" for line in rr.lines)
+    return [
+        f"could not fetch a live price (round {rr.status.value}: {failures}); using stored prices"
+    ]
+
+
+# --- fetch and sources ---------------------------------------------------------------------
+
+
+@app.command()
+def fetch(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """Run one fetch round now: ask every enabled source, store the consensus.
+
+    Prints each source's price, latency and outcome, then the consensus. Exit 0 when a
+    consensus was stored, 1 when the round was degraded or failed.
+
+    Example: tracker fetch --format json
+    """
+    from tracker.report import render_round
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    rr = live_round(settings, obj.open(settings).engine)
+    out(render_round(rr, fmt.value))
+    if rr.price is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sources(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """List the price sources: role, base URL, last success, success rate, last error.
+
+    Example: tracker sources --format json
+    """
+    from tracker.report import iso, render_sources
+    from tracker.sources import REGISTRY
+    from tracker.store import read_session, source_health
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    entries = []
+    with read_session(obj.open(settings).engine) as session:
+        for name, src in REGISTRY.items():
+            health = source_health(session=session, source=name)
+            cfg = settings.sources[name]
+            entries.append(
+                {
+                    "name": name,
+                    "role": src.role,
+                    "enabled": cfg.enabled,
+                    "base_url": cfg.base_url,
+                    "timeout_s": cfg.timeout_s,
+                    "last_success": None
+                    if health.last_success is None
+                    else iso(health.last_success),
+                    "asked": health.asked,
+                    "accepted": health.accepted,
+                    "success_rate": None
+                    if not health.asked
+                    else round(health.accepted / health.asked, 4),
+                    "last_error_at": None
+                    if health.last_error_at is None
+                    else iso(health.last_error_at),
+                    "last_error": health.last_error,
+                }
+            )
+    out(render_sources(entries, fmt.value))
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one round and exit (like fetch).")
+    ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", help="Serve Prometheus metrics on this port.", min=1, max=65535
+        ),
+    ] = None,
+    metrics_addr: Annotated[
+        str, typer.Option("--metrics-addr", help="Address for the metrics server.")
+    ] = "127.0.0.1",
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="text, or json for log collectors.")
+    ] = LogFormat.text,
+) -> None:
+    """Run the background service: a fetch round every schedule.interval_s seconds and
+    yesterday's daily close shortly after 00:00 UTC. One log line per round on stderr.
+
+    One service per database (a second one exits 1 naming the first). SIGTERM or SIGINT
+    ends the round in flight and exits 0. Exit 3: the database stayed unreachable.
+
+    Example: tracker run --metrics-port 9108 --log-format json
+    """
+    from tracker.scheduler import Metrics, Service, lock_for, setup_logging
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    engine = obj.open(settings).engine
+    setup_logging(log_format.value)
+    metrics = None
+    if metrics_port is not None:
+        metrics = Metrics.create()
+        try:
+            metrics.serve(metrics_port, metrics_addr)
+        except OSError as e:
+            raise InputError(
+                f"cannot serve metrics on {metrics_addr}:{metrics_port}: {e.strerror}"
+            ) from None
+    service = Service(settings=settings, engine=engine, lock=lock_for(engine), metrics=metrics)
+    code = service.run_once() if once else service.run()
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """Show freshness, the last rounds, per-source health and the database.
+
+    Exit 0 when the price is fresh, 1 when stale or the last round was degraded, 2 when
+    nothing was ever fetched: usable from cron or a monitoring check.
+
+    Example: tracker status --format json
+    """
+    from tracker.report import render_status
+    from tracker.reporting import gather_status
+    from tracker.sources import REGISTRY
+    from tracker.store import SCHEMA_HEAD, read_session, redact_url
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    engine = obj.open(settings).engine
+    with read_session(engine) as session:
+        data = gather_status(
+            session=session,
+            now=now(),
+            max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
+            source_names=list(REGISTRY),
+        )
+    data["database"] = {
+        "url": redact_url(str(engine.url.render_as_string(hide_password=False))),
+        "schema": SCHEMA_HEAD,
+    }
+    out(render_status(data, "json" if fmt is Format.json else "table"))
+    raise typer.Exit({"fresh": 0, "stale": 1, "degraded": 1, "never": 2}[data["status"]])
 
 
 # --- holdings ----------------------------------------------------------------------------------

@@ -215,6 +215,10 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"{chosen}: cannot read: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{chosen}: not valid TOML: {e}") from None
+    if "holders" not in raw and "holdings" not in raw and chosen != packaged_config_path():
+        # A config that says nothing of holders keeps the shipped seeds; write
+        # `holders = []` and `holdings = []` to start from an empty ledger instead.
+        raw = {**raw, **_packaged_seeds()}
     try:
         return Settings.model_validate({**raw, "path": chosen})
     except ValidationError as e:
@@ -224,6 +228,11 @@ def load_settings(path: Path | None = None) -> Settings:
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ConfigError(f"{chosen}: {key}: {msg}") from None
+
+
+def _packaged_seeds() -> dict[str, Any]:
+    raw = tomllib.loads(packaged_config_path().read_text(encoding="utf-8"))
+    return {"holders": raw.get("holders", []), "holdings": raw.get("holdings", [])}
 
 
 def database_url(settings: Settings, explicit: str | None) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tracker.models import Bound, HolderLedger, PriceKind
+from tracker.models import Bound, HolderLedger, PriceKind, RoundReport
 from tracker.valuation import Comparison, PriceChoice, Valuation
 
 BOUND_MARK = {Bound.EXACT: "", Bound.AT_LEAST: "≥", Bound.APPROXIMATE: "~"}
@@ -367,3 +367,156 @@ def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
     buf_out = console.file
     assert isinstance(buf_out, io.StringIO)
     return buf_out.getvalue()
+
+
+# --- a fetch round (tracker fetch) ------------------------------------------------------------
+
+
+def round_dict(rr: RoundReport) -> dict[str, Any]:
+    return {
+        "round_id": rr.round_id,
+        "status": rr.status.value,
+        "price": None if rr.price is None else price_text(rr.price),
+        "sources": list(rr.sources_used),
+        "started_at": iso(rr.started_at),
+        "finished_at": iso(rr.finished_at),
+        "duration_ms": round(rr.duration_s * 1000),
+        "quotes": [
+            {
+                "source": line.source,
+                "role": line.role,
+                "price": None if line.price is None else plain(line.price),
+                "quoted_at": None if line.quoted_at is None else iso(line.quoted_at),
+                "outcome": line.outcome.value,
+                "reason": line.reason,
+                "latency_ms": line.latency_ms,
+                "attempts": line.attempts,
+            }
+            for line in rr.lines
+        ],
+        "skipped": list(rr.skipped),
+    }
+
+
+def round_summary(rr: RoundReport) -> str:
+    if rr.price is not None:
+        return (
+            f"Consensus ${grouped(rr.price, 2)}/BTC from {', '.join(rr.sources_used)} "
+            f"(round {rr.round_id}, {rr.status.value}, {rr.duration_s:.2f} s)"
+        )
+    accepted = sum(1 for line in rr.lines if line.outcome.value == "accepted")
+    return (
+        f"No consensus: round {rr.round_id} {rr.status.value} with {accepted} usable "
+        f"quote(s) ({rr.duration_s:.2f} s); the last consensus is unchanged"
+    )
+
+
+def render_round(rr: RoundReport, fmt: str) -> str:
+    data = round_dict(rr)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        fields = list(data["quotes"][0]) if data["quotes"] else ["source"]
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data["quotes"])
+        return buf.getvalue()
+    header = ("source", "role", "price", "outcome", "ms", "tries", "reason")
+    rows: list[tuple[str, ...]] = [
+        (
+            q["source"], q["role"], q["price"] or "—", q["outcome"],
+            "" if q["latency_ms"] is None else str(q["latency_ms"]), str(q["attempts"]),
+            q["reason"] or "",
+        )
+        for q in data["quotes"]
+    ]  # fmt: skip
+    rows += [(name, "fallback", "—", "skipped", "", "0", "core quorum met") for name in rr.skipped]
+    return _grid(header, rows, fmt, footer=[round_summary(rr)])
+
+
+def _grid(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], fmt: str, *, footer: list[str]
+) -> str:
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows]
+        return "\n".join([*lines, "", *footer]) + "\n"
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in header:
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
+    console.print(table)
+    for line in footer:
+        console.print(line, markup=False)
+    buf = console.file
+    assert isinstance(buf, io.StringIO)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+# --- source health (tracker sources) ----------------------------------------------------------
+
+
+def render_sources(entries: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"sources": entries}, indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(entries[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(entries)
+        return buf.getvalue()
+    header = ("source", "enabled", "ok/asked", "last success", "base_url")
+    rows: list[tuple[str, ...]] = [
+        (
+            e["name"] + (" (fallback)" if e["role"] == "fallback" else ""),
+            "yes" if e["enabled"] else "no", f"{e['accepted']}/{e['asked']}",
+            e["last_success"] or "never", e["base_url"],
+        )
+        for e in entries
+    ]  # fmt: skip
+    errors = [
+        f"{e['name']} last failed at {e['last_error_at']}: {e['last_error']}"
+        for e in entries
+        if e["last_error"]
+    ]
+    footer = ["ok/asked: accepted answers over each source's last 100 rounds", *errors]
+    return _grid(header, rows, fmt, footer=footer)
+
+
+# --- service status (tracker status) ----------------------------------------------------------
+
+
+def render_status(data: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    lines = [f"Status: {data['status'].upper()} (checked {data['checked_at']})"]
+    c = data["consensus"]
+    if c is None:
+        lines.append("Consensus: none stored yet")
+    else:
+        age = human_age(dt.timedelta(seconds=c["age_seconds"]))
+        lines.append(
+            f"Consensus: ${grouped(Decimal(c['price']), 2)}/BTC at {c['at']} from "
+            f"{', '.join(c['sources'])}, {age} old (fresh up to {c['max_age_seconds']} s)"
+        )
+    lines.append(f"Database: {data['database']['url']} (schema {data['database']['schema']})")
+    lines.append(f"Daily prices: newest close {data['daily_prices']['newest'] or 'none'}")
+    for gap in data["daily_prices"].get("gaps", []):
+        lines.append(f"  missing: {gap}")
+    if data["last_rounds"]:
+        lines.append("Last rounds: " + ", ".join(
+            f"{r['round_id']} {r['status']}" for r in data["last_rounds"]
+        ))  # fmt: skip
+    lines.append("Sources (accepted/asked over their last 100 rounds):")
+    for s in data["sources"]:
+        last = s["last_success"] or "never"
+        err = f"; last error {s['last_error']}" if s["last_error"] else ""
+        lines.append(f"  {s['name']:<10} {s['accepted']}/{s['asked']}, last success {last}{err}")
+    return "\n".join(lines) + "\n"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlmodel import Session
 
 from tracker import holdings, store, valuation
 from tracker.models import Bound, PriceKind, PricePoint
-from tracker.report import Report, human_age
+from tracker.report import Report, human_age, iso, price_text
 from tracker.valuation import PriceChoice, covers_until, judge
 
 
@@ -100,3 +101,55 @@ def assemble_report(
         comparison=valuation.compare(valuations),
         warnings=notes,
     )
+
+
+def gather_status(
+    *, session: Session, now: dt.datetime, max_price_age: dt.timedelta, source_names: list[str]
+) -> dict[str, Any]:
+    """What `tracker status` shows; ``status`` is fresh, stale, degraded or never."""
+    rounds = store.recent_rounds(session=session, limit=10)
+    consensus = store.latest_consensus(session=session, at=now)
+    newest_daily = store.newest_daily_date(session=session)
+    age = None if consensus is None else now - consensus.at
+    if not rounds:
+        state = "never"
+    elif rounds[0].status != "ok":
+        state = "degraded"
+    elif age is None or age > max_price_age:
+        state = "stale"
+    else:
+        state = "fresh"
+    health = [store.source_health(session=session, source=n) for n in source_names]
+    return {
+        "status": state,
+        "checked_at": iso(now),
+        "consensus": None
+        if consensus is None
+        else {
+            "price": price_text(consensus.price),
+            "at": iso(consensus.at),
+            "sources": consensus.sources.split(","),
+            "age_seconds": int(age.total_seconds()) if age is not None else None,
+            "max_age_seconds": int(max_price_age.total_seconds()),
+        },
+        "last_rounds": [
+            {
+                "round_id": r.id,
+                "started_at": iso(r.started_at),
+                "status": r.status,
+                "duration_ms": round((r.finished_at - r.started_at).total_seconds() * 1000),
+            }
+            for r in rounds
+        ],
+        "sources": [
+            {
+                "name": h.source,
+                "asked": h.asked,
+                "accepted": h.accepted,
+                "last_success": None if h.last_success is None else iso(h.last_success),
+                "last_error": h.last_error,
+            }
+            for h in health
+        ],
+        "daily_prices": {"newest": None if newest_daily is None else newest_daily.isoformat()},
+    }

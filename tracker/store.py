@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -205,14 +207,40 @@ def latest_daily_close(
     rows = session.exec(
         select(DailyPrice).where(DailyPrice.currency == currency, DailyPrice.date == newest)
     ).all()
-    return min(rows, key=lambda r: _preference(r.source))
+    return min(rows, key=lambda r: daily_preference(r.source))
 
 
-def _preference(source: str) -> int:
+def daily_preference(source: str) -> int:
     try:
         return DAILY_SOURCE_PREFERENCE.index(source)
     except ValueError:
         return len(DAILY_SOURCE_PREFERENCE)
+
+
+def daily_sources(*, conn: Connection, day: dt.date, currency: str = "USD") -> list[str]:
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.source).where(table.c.currency == currency, table.c.date == day)
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
+def consensus_ohlc(
+    *, conn: Connection, start: dt.datetime, end: dt.datetime, currency: str = "USD"
+) -> dict[str, Decimal] | None:
+    """First, highest, lowest and last consensus in [start, end), or None when there is none."""
+    table = ConsensusPrice.__table__  # type: ignore[attr-defined]
+    span = sa.and_(table.c.currency == currency, table.c.at >= start, table.c.at < end)
+    high, low = conn.execute(
+        sa.select(sa.func.max(table.c.price), sa.func.min(table.c.price)).where(span)
+    ).one()
+    if high is None:
+        return None
+    first = conn.execute(
+        sa.select(table.c.price).where(span).order_by(table.c.at).limit(1)
+    ).scalar_one()
+    last = conn.execute(
+        sa.select(table.c.price).where(span).order_by(table.c.at.desc()).limit(1)
+    ).scalar_one()
+    return {"open": first, "high": high, "low": low, "close": last}
 
 
 # --- rounds -------------------------------------------------------------------------------
@@ -237,3 +265,61 @@ def insert_round(
         session.add(consensus)
     session.flush()
     return fetch_round
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    source: str
+    asked: int  # rounds (of the last ``window`` it took part in) that asked this source
+    accepted: int
+    last_success: dt.datetime | None
+    last_error_at: dt.datetime | None
+    last_error: str | None
+
+
+def source_health(*, session: Session, source: str, window: int = 100) -> SourceHealth:
+    """Success over the source's last ``window`` rounds (index ix_source_quotes_source_round)."""
+    recent = session.exec(
+        select(col(SourceQuote.outcome))
+        .where(SourceQuote.source == source)
+        .order_by(col(SourceQuote.round_id).desc())
+        .limit(window)
+    ).all()
+    last_ok = session.exec(
+        select(col(FetchRound.started_at))
+        .join(SourceQuote, col(SourceQuote.round_id) == col(FetchRound.id))
+        .where(SourceQuote.source == source, SourceQuote.outcome == "accepted")
+        .order_by(col(SourceQuote.round_id).desc())
+        .limit(1)
+    ).first()
+    last_bad = session.exec(
+        select(FetchRound.started_at, SourceQuote.outcome, SourceQuote.reason)
+        .join(SourceQuote, col(SourceQuote.round_id) == col(FetchRound.id))
+        .where(SourceQuote.source == source, SourceQuote.outcome != "accepted")
+        .order_by(col(SourceQuote.round_id).desc())
+        .limit(1)
+    ).first()
+    return SourceHealth(
+        source=source,
+        asked=len(recent),
+        accepted=sum(1 for o in recent if o == "accepted"),
+        last_success=last_ok,
+        last_error_at=None if last_bad is None else last_bad[0],
+        last_error=None if last_bad is None else f"{last_bad[1]}: {last_bad[2] or ''}".strip(),
+    )
+
+
+def recent_rounds(*, session: Session, limit: int = 10) -> list[FetchRound]:
+    """The newest rounds, newest first (index ix_fetch_rounds_started_at)."""
+    return list(
+        session.exec(select(FetchRound).order_by(col(FetchRound.started_at).desc()).limit(limit))
+    )
+
+
+def newest_daily_date(*, session: Session, currency: str = "USD") -> dt.date | None:
+    return session.exec(
+        select(col(DailyPrice.date))
+        .where(DailyPrice.currency == currency)
+        .order_by(col(DailyPrice.date).desc())
+        .limit(1)
+    ).first()
