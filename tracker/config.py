@@ -164,6 +164,8 @@ class Settings(_Strict):
             )
         merged: dict[str, Any] = {n: {"base_url": u} for n, u in DEFAULT_BASE_URLS.items()}
         for name, table in v.items():
+            if isinstance(table, SourceSettings):
+                table = table.model_dump()
             if not isinstance(table, dict):
                 raise ValueError(f"[sources.{name}] must be a table")
             merged[name] = {**merged[name], **table}

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from tracker import store
 from tracker.errors import InputError
@@ -81,3 +81,28 @@ def import_csv(*, conn: Connection, path: Path, source: str) -> int:
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
     return store.insert_daily_prices(conn=conn, rows=rows)
+
+
+CONSENSUS_SOURCE = "consensus"
+
+
+def store_daily_close(*, engine: Engine, day: dt.date, currency: str = "USD") -> str | None:
+    """Make sure ``day`` has a daily close; returns the source that has it, or None.
+
+    A close already stored from an exchange's history (or the bundled file) is kept. Otherwise
+    the day's consensus rounds give one: open = first, high = max, low = min, close = last.
+    """
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    with store.write_connection(engine) as conn:
+        existing = store.daily_sources(conn=conn, day=day, currency=currency)
+        if existing:
+            return sorted(existing, key=store.daily_preference)[0]
+        ohlc = store.consensus_ohlc(conn=conn, start=start, end=end, currency=currency)
+        if ohlc is None:
+            return None
+        store.insert_daily_prices(
+            conn=conn,
+            rows=[{"currency": currency, "date": day, "source": CONSENSUS_SOURCE, **ohlc}],
+        )
+    return CONSENSUS_SOURCE

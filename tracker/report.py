@@ -451,7 +451,7 @@ def _grid(
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(*r)
-    console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
+    console = Console(file=io.StringIO(), width=110, color_system=None, highlight=False)
     console.print(table)
     for line in footer:
         console.print(line, markup=False)

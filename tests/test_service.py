@@ -1,0 +1,382 @@
+"""`tracker run` as a real process against the loopback fake exchange: faults, kill -9,
+SIGTERM, concurrent readers, a second instance; and the service's parts in-process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import Result
+
+from tests.fake_exchange import FakeExchange
+from tracker import history, pipeline, store
+from tracker.config import load_settings
+from tracker.db import open_database
+from tracker.scheduler import EXIT_DB_UNREACHABLE, EXIT_SCHEDULER_STALLED, Service, SQLiteLock
+
+Run = Callable[..., Result]
+ROUND_LINE = re.compile(r"round (\d+) (ok|degraded|failed)")
+
+
+@pytest.fixture
+def service_cfg(
+    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    path = tmp_path / "service.toml"
+    path.write_text(
+        "[schedule]\ninterval_s = 0.2\nmax_db_failures = 3\n\n"
+        "[fetch]\nretries = 0\nbackoff_s = 0.01\nround_timeout_s = 1\n\n"
+        + fake_exchange.config_toml(timeout_s=0.15)
+    )
+    monkeypatch.setenv("TRACKER_CONFIG", str(path))
+    return path
+
+
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "tracker.db"
+
+
+class ServiceProcess:
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.log = tmp_path / f"service-{time.monotonic_ns()}.log"
+        self._err = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tracker", "run", *args],
+            stdout=subprocess.DEVNULL, stderr=self._err, cwd=tmp_path,
+        )  # fmt: skip
+
+    def logged_rounds(self) -> dict[int, str]:
+        return {int(m[1]): m[2] for m in ROUND_LINE.finditer(self.log.read_text())}
+
+    def wait_for_rounds(self, n: int, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while len(self.logged_rounds()) < n:
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < end, self.log.read_text()
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._err.close()
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    started: list[ServiceProcess] = []
+
+    def go(*args: str) -> ServiceProcess:
+        sp = ServiceProcess(tmp_path, *args)
+        started.append(sp)
+        return sp
+
+    yield go
+    for sp in started:
+        if sp.proc.poll() is None:
+            sp.proc.kill()
+            sp.proc.wait()
+
+
+def db_rounds(path: Path) -> dict[int, tuple[str, int, int, int]]:
+    """round id -> (status, quotes, accepted quotes, consensus rows)."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT r.id, r.status, "
+            "(SELECT count(*) FROM source_quotes q WHERE q.round_id = r.id), "
+            "(SELECT count(*) FROM source_quotes q WHERE q.round_id = r.id AND q.outcome = 'accepted'), "
+            "(SELECT count(*) FROM consensus_prices c WHERE c.round_id = r.id) "
+            "FROM fetch_rounds r"
+        ).fetchall()
+    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def assert_consistent(path: Path) -> dict[int, tuple[str, int, int, int]]:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        orphans = conn.execute(
+            "SELECT count(*) FROM source_quotes q WHERE NOT EXISTS "
+            "(SELECT 1 FROM fetch_rounds r WHERE r.id = q.round_id)"
+        ).fetchone()[0]
+        assert orphans == 0
+    rounds = db_rounds(path)
+    for rid, (status, quotes, accepted, consensus) in rounds.items():
+        assert quotes >= 5, f"round {rid} lacks its quotes"
+        if status == "ok":
+            assert consensus == 1 and accepted >= 3, rid
+        else:
+            assert consensus == 0 and accepted < 3, rid
+    return rounds
+
+
+def test_twenty_rounds_under_random_faults_are_all_recorded(
+    service_cfg: Path, fake_exchange: FakeExchange, start: Callable[..., ServiceProcess],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    fake_exchange.set_chaos(0.35, seed=7)
+    sp = start()
+    sp.wait_for_rounds(20)
+    assert sp.stop() == 0
+    logged = sp.logged_rounds()
+    rounds = assert_consistent(db_path(tmp_path))
+    assert len(rounds) >= 20
+    # every round is in the log with the status the database has, and the other way round
+    assert logged == {rid: status for rid, (status, *_rest) in rounds.items()}
+    outcomes = set()
+    with sqlite3.connect(db_path(tmp_path)) as conn:
+        outcomes = {row[0] for row in conn.execute("SELECT DISTINCT outcome FROM source_quotes")}
+    # the chaos really hit: failures of several kinds were recorded
+    assert len(outcomes - {"accepted"}) >= 2, outcomes
+
+
+def test_kill_9_at_random_points_never_corrupts_or_loses_an_acknowledged_round(
+    service_cfg: Path, fake_exchange: FakeExchange, start: Callable[..., ServiceProcess],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    rng = random.Random(20261125)
+    fake_exchange.set_chaos(0.2, seed=3)
+    service_cfg.write_text(service_cfg.read_text().replace("interval_s = 0.2", "interval_s = 0.05"))
+    acknowledged: dict[int, str] = {}
+    for _ in range(30):
+        sp = start()
+        deadline = time.monotonic() + 10
+        while "service started" not in sp.log.read_text():  # wait for the interpreter
+            assert time.monotonic() < deadline and sp.proc.poll() is None, sp.log.read_text()
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        sp.stop(signal.SIGKILL)
+        acknowledged |= sp.logged_rounds()
+        rounds = assert_consistent(db_path(tmp_path))
+        missing = set(acknowledged) - set(rounds)
+        assert not missing, f"acknowledged but lost: {missing}"
+    assert len(acknowledged) >= 30
+
+
+def test_sigterm_mid_round_exits_0_and_stores_no_partial_round(
+    service_cfg: Path, fake_exchange: FakeExchange, start: Callable[..., ServiceProcess],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    service_cfg.write_text(
+        service_cfg.read_text().replace("round_timeout_s = 1", "round_timeout_s = 20")
+        .replace("timeout_s = 0.15", "timeout_s = 15")
+    )  # fmt: skip
+    for name in ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex"):
+        fake_exchange.set_fault(name, delay_s=5)
+    sp = start()
+    deadline = time.monotonic() + 10
+    while not fake_exchange.requests("coinbase"):  # the round is in flight
+        assert time.monotonic() < deadline, sp.log.read_text()
+        time.sleep(0.02)
+    began = time.monotonic()
+    assert sp.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - began < 10
+    assert db_rounds(db_path(tmp_path)) == {}
+    assert "service stopped (exit 0)" in sp.log.read_text()
+
+
+def test_readers_never_see_database_is_locked(
+    service_cfg: Path, start: Callable[..., ServiceProcess], run_cli: Run, tmp_path: Path
+) -> None:
+    service_cfg.write_text(service_cfg.read_text().replace("interval_s = 0.2", "interval_s = 0.02"))
+    sp = start()
+    sp.wait_for_rounds(3)
+    end = time.monotonic() + 4
+    reads = 0
+    while time.monotonic() < end:
+        result = run_cli("report", "--offline", "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert "locked" not in result.stderr
+        reads += 1
+    assert sp.stop() == 0
+    assert reads >= 10 and len(sp.logged_rounds()) >= 10
+
+
+def test_a_second_instance_is_refused(
+    service_cfg: Path, start: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    first = start()
+    first.wait_for_rounds(1)
+    second = subprocess.run(
+        [sys.executable, "-m", "tracker", "run"], capture_output=True, text=True, cwd=tmp_path,
+        timeout=30,
+    )  # fmt: skip
+    assert second.returncode == 1
+    assert f"pid {first.proc.pid}" in second.stderr and "already serves" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert first.stop() == 0
+    # once the first is gone, the lock is free again
+    third = start()
+    third.wait_for_rounds(1)
+    assert third.stop() == 0
+
+
+def test_run_once_exits_like_fetch(
+    service_cfg: Path, fake_exchange: FakeExchange, tmp_path: Path
+) -> None:
+    ok = subprocess.run([sys.executable, "-m", "tracker", "run", "--once"], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert ok.returncode == 0 and ROUND_LINE.search(ok.stderr)
+    for name in ("kraken", "bitstamp", "gemini", "mempool", "coingecko"):
+        fake_exchange.set_fault(name, status=503)
+    bad = subprocess.run([sys.executable, "-m", "tracker", "run", "--once", "--log-format", "json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert bad.returncode == 1
+    import json
+
+    events = [json.loads(line) for line in bad.stderr.splitlines()]
+    rounds = [e for e in events if e.get("event") == "round"]
+    assert rounds and rounds[0]["status"] == "degraded" and rounds[0]["price"] is None
+
+
+def test_metrics_are_served(
+    service_cfg: Path, start: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sp = start("--metrics-port", str(port))
+    sp.wait_for_rounds(2)
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert sp.stop() == 0
+    assert re.search(r"^tracker_consensus_price_usd 100000\.0$", text, re.M), text
+    assert re.search(r'^tracker_rounds_total\{status="ok"\} [1-9]', text, re.M)
+    assert 'tracker_source_outcomes_total{outcome="accepted",source="kraken"}' in text
+    assert "tracker_source_latency_seconds_bucket" in text
+    assert "tracker_consensus_timestamp_seconds" in text
+
+
+# --- in-process: the parts ----------------------------------------------------------------
+
+
+def test_an_unreachable_database_makes_the_service_exit_for_a_restart(
+    service_cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(service_cfg)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    calls = []
+
+    def locked(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(pipeline, "save_round", locked)
+    service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
+    began = time.monotonic()
+    assert service.run() == EXIT_DB_UNREACHABLE
+    assert len(calls) == settings.schedule.max_db_failures == 3
+    assert time.monotonic() - began < 5
+
+
+def test_one_good_round_resets_the_failure_count(
+    service_cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(service_cfg)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    real = pipeline.save_round
+    script = iter([True, True, False, True, True, False, True, True, False])  # fail, fail, ok ...
+
+    def flaky(*args: object, **kwargs: object) -> int:
+        if next(script, False):
+            raise sa.exc.OperationalError(
+                "INSERT", {}, sqlite3.OperationalError("database is locked")
+            )
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "save_round", flaky)
+    service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
+    service._start_loop()
+    try:
+        for _ in range(9):
+            service.fetch_job()
+            assert service.exit_code == 0
+        assert service.db_failures == 0
+    finally:
+        service._stop_loop()
+
+
+def test_the_watchdog_stops_a_stalled_scheduler(service_cfg: Path, tmp_path: Path) -> None:
+    settings = load_settings(service_cfg)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
+    service.watchdog_job()
+    assert service.exit_code == 0
+    service.last_tick = time.monotonic() - 3600
+    service.watchdog_job()
+    assert service.exit_code == EXIT_SCHEDULER_STALLED
+
+
+def test_daily_close_from_the_days_consensus(tmp_path: Path) -> None:
+    settings = load_settings(None)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    day = dt.date(2026, 11, 24)
+    prices = [Decimal("90000"), Decimal("91000.5"), Decimal("89000"), Decimal("90500.25")]
+    with store.write_session(engine) as session:
+        for i, p in enumerate(prices):
+            at = dt.datetime(2026, 11, 24, 1 + i * 5, tzinfo=dt.UTC)
+            from tracker.models import ConsensusPrice, FetchRound
+
+            store.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
+                               quotes=[], consensus=ConsensusPrice(round_id=0, at=at, price=p, sources="a,b,c"))  # fmt: skip
+    assert history.store_daily_close(engine=engine, day=day) == "consensus"
+    with store.read_session(engine) as session:
+        row = store.latest_daily_close(session=session, on_or_before=day)
+    assert row is not None and row.date == day
+    assert (row.open, row.high, row.low, row.close) == (
+        prices[0],
+        max(prices),
+        min(prices),
+        prices[-1],
+    )
+    # again: already there, nothing added
+    assert history.store_daily_close(engine=engine, day=day) == "consensus"
+    assert history.store_daily_close(engine=engine, day=dt.date(2026, 11, 23)) is None
+    # a bundled day keeps its bundled close
+    assert history.store_daily_close(engine=engine, day=dt.date(2025, 4, 14)) == "bundled"
+
+
+def test_status_exit_codes(service_cfg: Path, fake_exchange: FakeExchange, run_cli: Run) -> None:
+    assert run_cli("status").exit_code == 2
+    assert run_cli("fetch").exit_code == 0
+    fresh = run_cli("status", "--format", "json")
+    assert fresh.exit_code == 0
+    import json
+
+    data = json.loads(fresh.stdout)
+    assert data["status"] == "fresh" and data["consensus"]["price"] == "100000.00"
+    assert "password" not in fresh.stdout and data["database"]["url"].startswith("sqlite:")
+    for name in ("kraken", "bitstamp", "gemini", "mempool", "coingecko"):
+        fake_exchange.set_fault(name, status=503)
+    run_cli("fetch")
+    degraded = run_cli("status")
+    assert degraded.exit_code == 1 and "DEGRADED" in degraded.stdout
+    fake_exchange.clear_faults()
+    run_cli("fetch")
+    service_cfg.write_text(service_cfg.read_text() + "\n[report]\nmax_price_age_s = 0.001\n")
+    time.sleep(0.01)
+    stale = run_cli("status")
+    assert stale.exit_code == 1 and "STALE" in stale.stdout
+
+
+def test_the_systemd_unit_restarts_on_failure() -> None:
+    unit = (Path(__file__).resolve().parents[1] / "deploy" / "tracker.service").read_text()
+    assert "Restart=on-failure" in unit and "TimeoutStopSec=" in unit
+    assert re.search(r"^ExecStart=.*tracker .*run", unit, re.M)
+    assert os.sep  # keeps the import used on every platform

@@ -1,0 +1,454 @@
+"""The background service: APScheduler wiring, one-service locks, signals, logs and metrics.
+
+The business logic is ``pipeline.run_once`` (the same code path as `tracker fetch`) and
+``history.store_daily_close``; this module only decides when they run and what happens around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tracker import history, pipeline
+from tracker.config import Settings
+from tracker.errors import TrackerError
+from tracker.models import RoundReport, RoundStatus
+
+log = logging.getLogger("tracker.service")
+
+EXIT_OK = 0
+EXIT_DEGRADED = 1
+EXIT_DB_UNREACHABLE = 3
+EXIT_SCHEDULER_STALLED = 4
+SHUTDOWN_GRACE_S = 8.0  # SIGTERM: the round in flight gets this long to finish or roll back
+_PG_LEADER_KEY = 0x7472_6B72  # "trkr": the advisory lock held by the leading service
+
+
+class ServiceError(TrackerError):
+    """The service cannot start (another instance holds the database)."""
+
+
+# --- logs -------------------------------------------------------------------------------------
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+class _TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def setup_logging(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def log_round(rr: RoundReport) -> None:
+    price = "-" if rr.price is None else format(rr.price, "f")
+    used = ",".join(rr.sources_used) or "-"
+    bad = {x.source: x.outcome.value for x in rr.lines if x.outcome.value != "accepted"}
+    failed = ",".join(f"{k}:{v}" for k, v in bad.items())
+    level = logging.INFO if rr.status is RoundStatus.OK else logging.WARNING
+    log.log(
+        level,
+        "round %s %s price=%s sources=%s duration=%.2fs%s",
+        rr.round_id, rr.status.value, price, used, rr.duration_s,
+        f" failed={failed}" if failed else "",
+        extra={"fields": {
+            "event": "round", "round_id": rr.round_id, "status": rr.status.value,
+            "price": None if rr.price is None else format(rr.price, "f"),
+            "sources": list(rr.sources_used), "duration_s": round(rr.duration_s, 3),
+            "failed": bad,
+        }},
+    )  # fmt: skip
+
+
+# --- one service per database -----------------------------------------------------------------
+
+
+class SQLiteLock:
+    """A file lock beside the database; a sidecar file names the process that holds it."""
+
+    def __init__(self, db_path: Path) -> None:
+        from filelock import FileLock
+
+        self.db_path = db_path
+        self.lock = FileLock(f"{db_path}.lock")
+        self.owner = Path(f"{db_path}.service")
+
+    def acquire(self) -> None:
+        from filelock import Timeout
+
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            holder = self.owner.read_text().strip() if self.owner.exists() else "another process"
+            raise ServiceError(
+                f"another `tracker run` ({holder}) already serves {self.db_path}; stop it first"
+            ) from None
+        self.owner.write_text(
+            f"pid {os.getpid()} on {socket.gethostname()}, since "
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}\n"
+        )
+
+    def release(self) -> None:
+        self.owner.unlink(missing_ok=True)
+        self.lock.release()
+
+
+class PostgresLeader:
+    """Leader election on a shared PostgreSQL: a session advisory lock on a dedicated
+    connection. The leader fetches; others stand by and take over when its session ends."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: sa.Connection | None = None
+        self.leading = False
+
+    def acquire(self) -> None:
+        self.ensure()
+
+    def ensure(self) -> bool:
+        try:
+            if self.conn is None:
+                self.conn = self.engine.connect()
+            if not self.leading:
+                got = self.conn.execute(
+                    sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LEADER_KEY}
+                ).scalar()
+                self.conn.commit()
+                self.leading = bool(got)
+                if self.leading:
+                    log.info("leading: this instance fetches for the shared database")
+            else:
+                self.conn.execute(sa.text("SELECT 1"))
+                self.conn.commit()
+        except sa.exc.DBAPIError:
+            self._drop()
+            raise
+        return self.leading
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            with _quiet():
+                self.conn.invalidate()
+                self.conn.close()
+        self.conn, self.leading = None, False
+
+    def release(self) -> None:
+        self._drop()
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Metrics:
+    registry: Any
+    price: Any
+    price_time: Any
+    rounds: Any
+    outcomes: Any
+    latency: Any
+    last_round: Any
+
+    @classmethod
+    def create(cls) -> Metrics:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        reg = CollectorRegistry()
+        return cls(
+            registry=reg,
+            price=Gauge(
+                "tracker_consensus_price_usd", "Last consensus BTC/USD price", registry=reg
+            ),
+            price_time=Gauge(
+                "tracker_consensus_timestamp_seconds", "Unix time of the last consensus",
+                registry=reg,
+            ),
+            rounds=Counter("tracker_rounds", "Fetch rounds by status", ["status"], registry=reg),
+            outcomes=Counter(
+                "tracker_source_outcomes", "Per-source outcomes", ["source", "outcome"],
+                registry=reg,
+            ),
+            latency=Histogram(
+                "tracker_source_latency_seconds", "Per-source latency", ["source"], registry=reg,
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            ),
+            last_round=Gauge(
+                "tracker_last_round_timestamp_seconds", "Unix time the last round ended",
+                registry=reg,
+            ),
+        )  # fmt: skip
+
+    def observe(self, rr: RoundReport) -> None:
+        self.rounds.labels(rr.status.value).inc()
+        self.last_round.set(rr.finished_at.timestamp())
+        if rr.price is not None:
+            # a float only for the exporter: Prometheus samples are float64 by definition
+            self.price.set(float(rr.price))
+            self.price_time.set(rr.finished_at.timestamp())
+        for line in rr.lines:
+            self.outcomes.labels(line.source, line.outcome.value).inc()
+            if line.latency_ms is not None:
+                self.latency.labels(line.source).observe(line.latency_ms / 1000)
+
+    def serve(self, port: int, addr: str) -> Any:
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return server
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """`tracker run`: a round every ``schedule.interval_s``, a daily close after midnight UTC."""
+
+    settings: Settings
+    engine: Engine
+    lock: SQLiteLock | PostgresLeader
+    metrics: Metrics | None = None
+    exit_code: int = EXIT_OK
+    db_failures: int = 0
+    last_tick: float = field(default_factory=time.monotonic)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _client: httpx.AsyncClient | None = None
+    _inflight: concurrent.futures.Future[RoundReport] | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _idle: threading.Event = field(default_factory=threading.Event)
+    _scheduler: Any = None
+    _client_factory: Callable[[], httpx.AsyncClient] | None = None
+
+    # the event loop that runs rounds, in its own thread, with one client for the service
+
+    def _start_loop(self) -> None:
+        from tracker.sources._http import make_client
+
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="tracker-io", daemon=True).start()
+        factory = self._client_factory or make_client
+
+        async def build() -> httpx.AsyncClient:
+            return factory()
+
+        self._client = asyncio.run_coroutine_threadsafe(build(), loop).result()
+        self._loop = loop
+        self._idle.set()
+
+    def _stop_loop(self) -> None:
+        if self._loop is None:
+            return
+        if self._client is not None:
+            with _quiet():
+                asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(2)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # jobs
+
+    def fetch_job(self) -> RoundReport | None:
+        """One round; failures are logged and counted, never raised into the scheduler."""
+        self.last_tick = time.monotonic()
+        if self._stopping.is_set():
+            return None
+        assert self._loop is not None and self._client is not None
+        try:
+            if isinstance(self.lock, PostgresLeader) and not self.lock.ensure():
+                log.info("standby: another instance leads; not fetching")
+                self.db_failures = 0
+                return None
+            self._idle.clear()
+            coro = pipeline.run_once(
+                client=self._client, engine=self.engine, settings=self.settings
+            )
+            self._inflight = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            rr = self._inflight.result()
+        except concurrent.futures.CancelledError:
+            log.warning("round cancelled by shutdown; nothing of it was stored unless logged")
+            return None
+        except sa.exc.OperationalError as e:
+            self._database_failed(e)
+            return None
+        except Exception:
+            log.exception("round failed")
+            return None
+        finally:
+            self._inflight = None
+            self._idle.set()
+        self.db_failures = 0
+        log_round(rr)
+        if self.metrics is not None:
+            self.metrics.observe(rr)
+        return rr
+
+    def _database_failed(self, e: sa.exc.OperationalError) -> None:
+        self.db_failures += 1
+        limit = self.settings.schedule.max_db_failures
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        log.error(
+            "round not stored: database unavailable (%s); %d of %d consecutive",
+            reason, self.db_failures, limit,
+            extra={"fields": {"event": "db_failure", "count": self.db_failures}},
+        )  # fmt: skip
+        if self.db_failures >= limit:
+            log.critical("database unreachable for %d rounds: exiting for a restart", limit)
+            self.stop(EXIT_DB_UNREACHABLE)
+
+    def daily_job(self) -> None:
+        """Store yesterday's daily close (from the exchanges' history, else our consensus)."""
+        day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        try:
+            source = history.store_daily_close(engine=self.engine, day=day)
+        except Exception:
+            log.exception("daily close for %s failed", day)
+            return
+        if source is None:
+            log.warning("no daily close for %s: no history and no consensus that day", day)
+        else:
+            log.info("daily close for %s stored from %s", day, source)
+
+    def watchdog_job(self) -> None:
+        """APScheduler 3 can stop running jobs while still reporting itself running; a
+        round that has not started long after it was due means the service must restart."""
+        interval = self.settings.schedule.interval_s
+        limit = max(3 * interval, interval + self.settings.fetch.round_timeout_s + 30)
+        if time.monotonic() - self.last_tick > limit:
+            log.critical("no round started for %.0f s: scheduler stalled, exiting", limit)
+            self.stop(EXIT_SCHEDULER_STALLED)
+
+    # lifecycle
+
+    def stop(self, code: int | None = None) -> None:
+        """Ask the service to end; the round in flight is cancelled (it rolls back, or
+        finishes its one write transaction if it is already writing)."""
+        if code is not None and self.exit_code == EXIT_OK:
+            self.exit_code = code
+        self._stopping.set()
+        inflight = self._inflight
+        if inflight is not None:
+            inflight.cancel()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        self.stop()
+
+    def run_once(self) -> int:
+        self.lock.acquire()
+        self._start_loop()
+        try:
+            rr = self.fetch_job()
+        finally:
+            self._stop_loop()
+            self.lock.release()
+        if rr is None:
+            return self.exit_code or EXIT_DEGRADED
+        return EXIT_OK if rr.price is not None else EXIT_DEGRADED
+
+    def run(self) -> int:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self.lock.acquire()
+        self._start_loop()
+        interval = self.settings.schedule.interval_s
+        at = dt.time.fromisoformat(self.settings.schedule.daily_close_at)
+        scheduler = BlockingScheduler(
+            timezone=dt.UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=3)},
+            job_defaults={
+                "coalesce": True,  # after a pause, one catch-up round, not a burst
+                "max_instances": 1,  # a slow round is never overlapped by the next
+                "misfire_grace_time": max(1, int(interval)),
+            },
+        )
+
+        scheduler.add_job(
+            self.fetch_job, IntervalTrigger(seconds=interval), id="fetch",
+            next_run_time=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        scheduler.add_job(
+            self.daily_job, CronTrigger(hour=at.hour, minute=at.minute, timezone=dt.UTC),
+            id="daily_close",
+        )  # fmt: skip
+        scheduler.add_job(
+            self.watchdog_job, IntervalTrigger(seconds=max(1.0, interval)), id="watchdog"
+        )
+        self._scheduler = scheduler
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        log.info(
+            "service started: a round every %gs, daily close at %s UTC, pid %d",
+            interval, self.settings.schedule.daily_close_at, os.getpid(),
+        )  # fmt: skip
+        try:
+            scheduler.start()  # blocks until stop()
+        finally:
+            self._stopping.set()
+            if not self._idle.wait(SHUTDOWN_GRACE_S):
+                log.error("the round in flight did not end within %.0f s", SHUTDOWN_GRACE_S)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self._stop_loop()
+            self.lock.release()
+            log.info("service stopped (exit %d)", self.exit_code)
+        return self.exit_code
+
+
+def lock_for(engine: Engine) -> SQLiteLock | PostgresLeader:
+    if engine.dialect.name == "sqlite":
+        assert engine.url.database
+        return SQLiteLock(Path(engine.url.database).resolve())
+    return PostgresLeader(engine)
