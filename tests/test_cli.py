@@ -56,18 +56,13 @@ def test_report_json_at_a_date_values_each_holder_exactly(run_cli: Run, db_url: 
     assert Decimal(pair["btc_ratio"]) == (Decimal(198000) / Decimal(6100)).quantize(Decimal("0.01"))
     assert Decimal(pair["value_difference"]) == Decimal(us["value"]) - Decimal(es["value"])
     assert Decimal(data["comparison"]["total_btc"]) == Decimal(204100)
+    # DESIGN.md's keys, plus the additions of the history issue (changes, cost basis, P&L)
     assert set(data) == {
-        "generated_at",
-        "at",
-        "currency",
-        "price",
-        "holders",
-        "comparison",
-        "warnings",
-    }
+        "generated_at", "at", "currency", "price", "holders", "comparison", "warnings", "changes",
+    }  # fmt: skip
     assert set(es) == {
         "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
-        "share_of_supply_pct", "btc_per_capita",
+        "share_of_supply_pct", "btc_per_capita", "cost_basis_usd", "unrealized_pnl",
     }  # fmt: skip
     assert es["share_of_supply_pct"] == "0.0290" and es["btc_per_capita"] == "0.00096825"
 

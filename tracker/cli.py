@@ -183,6 +183,13 @@ def report(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never fetch; use stored prices only.")
     ] = False,
+    all_estimates: Annotated[
+        bool,
+        typer.Option(
+            "--all-estimates",
+            help="List every observation of each holder side by side, not only the one used.",
+        ),
+    ] = False,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Value each holder's reserve and compare them: the main job.
@@ -214,6 +221,7 @@ def report(
             max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
             what_if=price,
             warnings=notes,
+            all_estimates=all_estimates,
         )
     from tracker.report import render
 

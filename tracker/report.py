@@ -11,7 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from tracker.models import Bound, HolderLedger, PriceKind, RoundReport
-from tracker.valuation import Comparison, PriceChoice, Valuation
+from tracker.valuation import (
+    Change,
+    Comparison,
+    Estimate,
+    PriceChoice,
+    Valuation,
+    unrealized_pnl,
+)
 
 BOUND_MARK = {Bound.EXACT: "", Bound.AT_LEAST: "≥", Bound.APPROXIMATE: "~"}
 
@@ -25,6 +32,8 @@ class Report:
     comparison: Comparison
     warnings: list[str] = field(default_factory=list)
     currency: str = "USD"
+    changes: list[Change] = field(default_factory=list)
+    estimates: dict[str, list[Estimate]] | None = None  # --all-estimates
 
 
 # --- formatting helpers ---------------------------------------------------------------------
@@ -97,7 +106,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "age_seconds": int(price.age.total_seconds()),
             "stale": price.stale,
         },
-        "holders": [_holder_dict(v) for v in report.valuations],
+        "holders": [_holder_dict(v, report) for v in report.valuations],
         "comparison": {
             "total_btc": plain(report.comparison.total_btc),
             "total_value": money(report.comparison.total_value),
@@ -111,12 +120,55 @@ def to_dict(report: Report) -> dict[str, Any]:
                 for p in report.comparison.pairs
             ],
         },
+        "changes": {c.label: _change_dict(c) for c in report.changes},
         "warnings": list(report.warnings),
     }
 
 
-def _holder_dict(v: Valuation) -> dict[str, Any]:
+def _pct(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _change_dict(c: Change) -> dict[str, Any]:
+    then = c.price_then
+    return {
+        "since": iso(c.since),
+        "price": None if then is None else price_text(then.point.value),
+        "price_kind": None if then is None else then.point.kind.value,
+        "price_as_of": None if then is None else iso(then.point.as_of),
+        "price_change": plain(c.price_change),
+        "price_change_pct": _pct(c.price_change_pct),
+        "holders": {
+            slug: {
+                "value": money(h.value_then),
+                "value_change": money(h.value_change),
+                "value_change_pct": _pct(h.value_change_pct),
+            }
+            for slug, h in c.holders.items()
+        },
+    }
+
+
+def _estimate_dict(e: Estimate) -> dict[str, Any]:
+    c = e.claim
+    return {
+        "btc": plain(c.btc),
+        "bound": None if c.bound is None else c.bound.value,
+        "as_of": c.as_of.isoformat(),
+        "basis": c.basis.value,
+        "source": c.source,
+        "note": c.note,
+        "value": money(e.value),
+        "used": e.used,
+    }
+
+
+def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
     shown = v.shown
+    extra: dict[str, Any] = {}
+    if report.estimates is not None:
+        extra["estimates"] = [_estimate_dict(e) for e in report.estimates.get(v.holder.slug, [])]
+    cost = None if v.claim is None else v.claim.cost_basis_usd
     return {
         "slug": v.holder.slug,
         "name": v.holder.name,
@@ -130,6 +182,9 @@ def _holder_dict(v: Valuation) -> dict[str, Any]:
         if v.share_of_supply_pct is None
         else format(v.share_of_supply_pct, "f"),
         "btc_per_capita": None if v.btc_per_capita is None else format(v.btc_per_capita, "f"),
+        "cost_basis_usd": plain(cost),
+        "unrealized_pnl": money(unrealized_pnl(v)),
+        **extra,
     }
 
 
@@ -141,21 +196,38 @@ def render_json(report: Report) -> str:
 
 CSV_FIELDS = (
     "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
-    "share_of_supply_pct", "btc_per_capita", "price", "price_kind", "price_as_of", "price_stale",
-    "at", "generated_at",
+    "share_of_supply_pct", "btc_per_capita", "cost_basis_usd", "unrealized_pnl", "price",
+    "price_kind", "price_as_of", "price_stale", "at", "generated_at",
 )  # fmt: skip
+CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
 
 def render_csv(report: Report) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
     data = to_dict(report)
+    labels = [label for label in CHANGE_LABELS if label in data["changes"]]
+    change_fields = [
+        f"{k}_{label}"
+        for label in labels
+        for k in ("value_change", "value_change_pct", "price_change_pct")
+    ]
+    writer = csv.DictWriter(
+        out, fieldnames=[*CSV_FIELDS, *change_fields], lineterminator="\n", extrasaction="ignore"
+    )
+    writer.writeheader()
     price = data["price"] or {}
     for holder in data["holders"]:
+        changes = {}
+        for label in labels:
+            c = data["changes"][label]
+            mine = c["holders"].get(holder["slug"], {})
+            changes[f"value_change_{label}"] = mine.get("value_change")
+            changes[f"value_change_pct_{label}"] = mine.get("value_change_pct")
+            changes[f"price_change_pct_{label}"] = c["price_change_pct"]
         writer.writerow(
             {
                 **holder,
+                **changes,
                 "price": price.get("value"),
                 "price_kind": price.get("kind"),
                 "price_as_of": price.get("as_of"),
@@ -199,7 +271,54 @@ def footnote(v: Valuation) -> str:
     bound = "" if v.claim is None or v.claim.bound is None else f", {v.claim.bound.value}"
     basis = "undisclosed" if v.claim is None else v.claim.basis.value
     note = f" (note: {shown.note})" if shown.note else ""
-    return f"{v.holder.name}: {basis}{bound}, as of {shown.as_of}. {shown.source}{note}"
+    pnl = unrealized_pnl(v)
+    cost = "" if v.claim is None or v.claim.cost_basis_usd is None else (
+        f" Cost basis ${grouped(v.claim.cost_basis_usd, 2)}"
+        + ("" if pnl is None else f", unrealized P&L {signed_money(pnl)}") + "."
+    )  # fmt: skip
+    return f"{v.holder.name}: {basis}{bound}, as of {shown.as_of}. {shown.source}{note}{cost}"
+
+
+def signed_money(value: Decimal, places: int = 2) -> str:
+    sign = "+" if value >= 0 else "−"
+    return f"{sign}${grouped(abs(value), places)}"
+
+
+def signed_pct(value: Decimal | None) -> str:
+    return "—" if value is None else f"{'+' if value >= 0 else '−'}{abs(value)} %"
+
+
+def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Rows of the changes block: since, price change, each holder's value change."""
+    names = [v.holder for v in report.valuations if v.value is not None]
+    header = ["Since", "Price", *(h.name for h in names)]
+    rows = []
+    for c in report.changes:
+        cells = [c.label, signed_pct(c.price_change_pct)]
+        for h in names:
+            hc = c.holders.get(h.slug)
+            if hc is None or hc.value_change is None:
+                cells.append("—")
+            else:
+                cells.append(
+                    f"{signed_money(hc.value_change, 0)} ({signed_pct(hc.value_change_pct)})"
+                )
+        rows.append(cells)
+    return header, rows
+
+
+def estimate_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
+    """(holder, amount, value, basis, as of, source) for every claim, newest first."""
+    rows = []
+    for v in report.valuations:
+        for e in (report.estimates or {}).get(v.holder.slug, []):
+            c = e.claim
+            mark = BOUND_MARK[c.bound] if c.bound else ""
+            amount = "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}"
+            value = "—" if e.value is None else grouped(e.value, 2)
+            name = v.holder.name + (" *" if e.used else "")
+            rows.append((name, amount, value, c.basis.value, c.as_of.isoformat(), c.source))
+    return rows
 
 
 def comparison_lines(report: Report) -> list[str]:
@@ -227,7 +346,9 @@ def title(report: Report) -> str:
 def render_table(report: Report, *, width: int | None = None, color: bool = False) -> str:
     from rich import box
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, title=title(report), title_justify="left", pad_edge=False)
     table.add_column("Holder", no_wrap=True)
@@ -251,6 +372,21 @@ def render_table(report: Report, *, width: int | None = None, color: bool = Fals
     console.print(price_line(report), style="bold" if report.price else None)
     for line in comparison_lines(report):
         console.print(line)
+    header, rows = change_rows(report)
+    if rows and len(header) > 2:
+        changes = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Change", title_justify="left")
+        for i, name in enumerate(header):
+            changes.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+        for row in rows:
+            changes.add_row(*row)
+        console.print(changes)
+    if report.estimates is not None:
+        console.print("All estimates, valued at the same price (* the one used):")
+        for name, amount, value, basis, as_of, source in estimate_rows(report):
+            console.print(
+                f"  {name:<17} {amount:>11} {value:>18}  {basis:<11} {as_of}", markup=False
+            )
+            console.print(Padding(Text(source, style="dim"), (0, 0, 0, 6)))
     console.print("≥ at least, ~ approximate. Sources:", style="dim")
     for n, v in enumerate(report.valuations, start=1):
         console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
@@ -278,6 +414,19 @@ def render_markdown(report: Report) -> str:
     lines += ["", price_line(report), ""]
     lines += [f"- {line}" for line in comparison_lines(report)]
     lines.append("")
+    header, rows = change_rows(report)
+    if rows and len(header) > 2:
+        lines += ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines.append("")
+    if report.estimates is not None:
+        lines += ["All estimates, valued at the same price (* the one used):", ""]
+        lines += [
+            "| Holder | BTC | Value (USD) | Basis | As of | Source |",
+            "|---|---:|---:|---|---|---|",
+        ]
+        lines += ["| " + " | ".join(r) + " |" for r in estimate_rows(report)]
+        lines.append("")
     lines += [f"> **Warning:** {w}" for w in report.warnings]
     if report.warnings:
         lines.append("")

@@ -56,6 +56,7 @@ def assemble_report(
     max_price_age: dt.timedelta,
     what_if: Decimal | None = None,
     warnings: list[str] | None = None,
+    all_estimates: bool = False,
 ) -> Report:
     """A report at ``at`` (None: now), valued at the stored price or a what-if price."""
     instant = at or now
@@ -83,9 +84,27 @@ def assemble_report(
     ):
         notes.append("no live price has been fetched yet: using the newest stored daily close")
     ledgers = holdings.load_ledgers(session=session)
-    valuations = valuation.value_all(
-        ledgers, None if price is None else price.point, instant.date()
-    )
+    point = None if price is None else price.point
+    valuations = valuation.value_all(ledgers, point, instant.date())
+    changes = []
+    if what_if is None:
+        for label, span in valuation.HORIZONS:
+            since = instant - span
+            then = choose_price(session=session, at=since, max_age=max_price_age)
+            then_values = valuation.value_all(
+                ledgers, None if then is None else then.point, since.date()
+            )
+            changes.append(
+                valuation.change(
+                    label, since, now_price=price, then_price=then,
+                    now_values=valuations, then_values=then_values,
+                )
+            )  # fmt: skip
+    estimates = None
+    if all_estimates:
+        estimates = {
+            lg.holder.slug: valuation.all_estimates(lg, point, instant.date()) for lg in ledgers
+        }
     for v in valuations:
         if v.claim is None:
             notes.append(f"{v.holder.name}: amount undisclosed as of {instant.date()}, not zero")
@@ -100,6 +119,8 @@ def assemble_report(
         valuations=valuations,
         comparison=valuation.compare(valuations),
         warnings=notes,
+        changes=changes,
+        estimates=estimates,
     )
 
 

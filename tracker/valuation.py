@@ -149,3 +149,96 @@ def judge(point: PricePoint, at: dt.datetime, *, max_age: dt.timedelta) -> Price
         return PriceChoice(point, dt.timedelta(0), False)
     age = max(at - point.as_of, dt.timedelta(0))
     return PriceChoice(point, age, at - covers_until(point) > max_age)
+
+
+# --- changes over time, profit and loss, competing estimates ---------------------------------
+
+PCT_QUANTUM = Decimal("0.01")
+HORIZONS: tuple[tuple[str, dt.timedelta], ...] = (
+    ("24h", dt.timedelta(hours=24)),
+    ("7d", dt.timedelta(days=7)),
+    ("30d", dt.timedelta(days=30)),
+    ("1y", dt.timedelta(days=365)),
+)
+
+
+def pct_change(old: Decimal | None, new: Decimal | None) -> Decimal | None:
+    """(new − old) ÷ old in percent, half-even to 0.01; None when it is undefined."""
+    if old is None or new is None or old == 0:
+        return None
+    return quantize((new - old) / old * 100, PCT_QUANTUM)
+
+
+@dataclass(frozen=True)
+class HolderChange:
+    value_then: Decimal | None
+    value_change: Decimal | None
+    value_change_pct: Decimal | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """How price and values moved between ``since`` and the report's instant."""
+
+    label: str
+    since: dt.datetime
+    price_then: PriceChoice | None
+    price_change: Decimal | None
+    price_change_pct: Decimal | None
+    holders: dict[str, HolderChange]
+
+
+def change(
+    label: str,
+    since: dt.datetime,
+    *,
+    now_price: PriceChoice | None,
+    then_price: PriceChoice | None,
+    now_values: list[Valuation],
+    then_values: list[Valuation],
+) -> Change:
+    """Compare two valuations; each side uses its own holdings (the ledger as of its date)."""
+    p_now = None if now_price is None else now_price.point.value
+    p_then = None if then_price is None else then_price.point.value
+    before = {v.holder.slug: v.value for v in then_values}
+    holders = {}
+    for v in now_values:
+        old = before.get(v.holder.slug)
+        diff = None if old is None or v.value is None else v.value - old
+        holders[v.holder.slug] = HolderChange(old, diff, pct_change(old, v.value))
+    return Change(
+        label=label,
+        since=since,
+        price_then=then_price,
+        price_change=None if p_now is None or p_then is None else p_now - p_then,
+        price_change_pct=pct_change(p_then, p_now),
+        holders=holders,
+    )
+
+
+def unrealized_pnl(v: Valuation) -> Decimal | None:
+    """Value minus the cost basis of the claim used, when the claim has one."""
+    if v.claim is None or v.claim.cost_basis_usd is None or v.value is None:
+        return None
+    return v.value - quantize(v.claim.cost_basis_usd, CENT)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    claim: Claim
+    value: Decimal | None
+    used: bool  # the claim the main valuation uses
+
+
+def all_estimates(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> list[Estimate]:
+    """Every claim on or before ``on``, newest first, each valued at the same price."""
+    used = claim_at(ledger.claims, on)
+    seen = sorted((c for c in ledger.claims if c.as_of <= on), key=lambda c: (c.as_of, c.id or 0))
+    return [
+        Estimate(
+            claim=c,
+            value=None if c.btc is None or price is None else value_of(c.btc, price.value),
+            used=c == used,
+        )
+        for c in reversed(seen)
+    ]

@@ -1,0 +1,113 @@
+"""Report additions: changes over time, unrealized P&L, competing estimates side by side."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pytest
+from typer.testing import Result
+
+from tests.helpers import bundled_close
+
+Run = Callable[..., Result]
+CENT = Decimal("0.01")
+
+
+def pct(old: Decimal, new: Decimal) -> str:
+    return str(((new - old) / old * 100).quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def report(run_cli: Run, *args: str) -> dict:  # type: ignore[type-arg]
+    result = run_cli("report", "--offline", "--format", "json", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_changes_over_each_horizon_recompute_from_the_daily_closes(run_cli: Run) -> None:
+    data = report(run_cli, "--at", "2025-09-01")
+    now = bundled_close("2025-09-01")
+    expected_days = {"24h": "2025-08-31", "7d": "2025-08-25", "30d": "2025-08-02", "1y": "2024-09-01"}
+    assert list(data["changes"]) == list(expected_days)
+    for label, day in expected_days.items():
+        c = data["changes"][label]
+        then = bundled_close(day)
+        assert c["price"] == f"{then:.2f}" or Decimal(c["price"]) == then, label
+        assert c["price_change_pct"] == pct(then, now), label
+        assert Decimal(c["price_change"]) == now - then
+    # 24h: both sides hold the 2025-06-16 figure (6209 BTC), so value moves with the price
+    es = data["changes"]["24h"]["holders"]["el-salvador"]
+    then_value = (Decimal(6209) * bundled_close("2025-08-31")).quantize(CENT)
+    assert Decimal(es["value"]) == then_value
+    now_value = {h["slug"]: Decimal(h["value"]) for h in data["holders"]}["el-salvador"]
+    assert Decimal(es["value_change"]) == now_value - then_value
+    # 1y: nothing was disclosed a year before, so there is no change to show, not a zero
+    assert data["changes"]["1y"]["holders"]["el-salvador"] == {
+        "value": None, "value_change": None, "value_change_pct": None,
+    }  # fmt: skip
+
+
+def test_a_change_spanning_a_new_observation_uses_each_dates_holding(run_cli: Run) -> None:
+    # 2025-06-16: 6209 BTC (official); 7 days before: 6100 BTC (reported, 2025-04-01)
+    data = report(run_cli, "--at", "2025-06-20")
+    es = data["changes"]["7d"]["holders"]["el-salvador"]
+    assert Decimal(es["value"]) == (Decimal(6100) * bundled_close("2025-06-13")).quantize(CENT)
+
+
+def test_what_if_has_no_changes(run_cli: Run) -> None:
+    assert report(run_cli, "--what-if", "150000")["changes"] == {}
+
+
+def test_unrealized_profit_and_loss_from_the_cost_basis(run_cli: Run) -> None:
+    added = run_cli(
+        "holdings", "add", "el-salvador", "--btc", "6300", "--as-of", "2025-09-01",
+        "--basis", "official", "--source", "Bitcoin Office", "--cost-basis-usd", "350000000.005",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    data = report(run_cli, "--at", "2025-09-02")
+    es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
+    value = (Decimal(6300) * bundled_close("2025-09-02")).quantize(CENT)
+    assert es["cost_basis_usd"] == "350000000.005"
+    assert Decimal(es["unrealized_pnl"]) == value - Decimal("350000000.00")  # cost to the cent, half-even
+    us = {h["slug"]: h for h in data["holders"]}["united-states"]
+    assert us["unrealized_pnl"] is None and us["cost_basis_usd"] is None
+    table = run_cli("report", "--offline", "--at", "2025-09-02").stdout
+    assert "unrealized P&L +$" in table.replace("\n", " ")
+
+
+def test_all_estimates_lists_every_claim_valued_at_the_same_price(run_cli: Run) -> None:
+    data = report(run_cli, "--at", "2025-09-01", "--all-estimates")
+    price = Decimal(data["price"]["value"])
+    us = {h["slug"]: h for h in data["holders"]}["united-states"]
+    est = us["estimates"]
+    assert [e["as_of"] for e in est] == ["2025-07-24", "2025-04-01", "2025-03-07"]
+    assert [e["used"] for e in est] == [True, False, False]
+    assert est[1]["btc"] is None and est[1]["value"] is None and est[1]["basis"] == "undisclosed"
+    for e in est:
+        if e["btc"] is not None:
+            assert Decimal(e["value"]) == (Decimal(e["btc"]) * price).quantize(CENT)
+    # a date between the two U.S. estimates lists only what was known then
+    early = report(run_cli, "--at", "2025-03-31", "--all-estimates")
+    us_early = {h["slug"]: h for h in early["holders"]}["united-states"]["estimates"]
+    assert [e["as_of"] for e in us_early] == ["2025-03-07"]
+    assert "estimates" not in {h["slug"]: h for h in report(run_cli)["holders"]}["united-states"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_human_formats_show_changes_and_estimates(run_cli: Run, fmt: str) -> None:
+    out = run_cli("report", "--offline", "-f", fmt, "--at", "2025-09-01", "--all-estimates").stdout
+    data = report(run_cli, "--at", "2025-09-01")
+    assert data["changes"]["7d"]["price_change_pct"].lstrip("-") in out
+    assert "All estimates" in out and "Arkham Intelligence attribution" in out
+
+
+def test_csv_carries_the_changes(run_cli: Run) -> None:
+    data = report(run_cli, "--at", "2025-09-01")
+    out = run_cli("report", "--offline", "-f", "csv", "--at", "2025-09-01").stdout
+    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(out))}
+    es = rows["el-salvador"]
+    assert es["value_change_pct_30d"] == data["changes"]["30d"]["holders"]["el-salvador"]["value_change_pct"]
+    assert es["price_change_pct_24h"] == data["changes"]["24h"]["price_change_pct"]
