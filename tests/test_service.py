@@ -380,3 +380,32 @@ def test_the_systemd_unit_restarts_on_failure() -> None:
     assert "Restart=on-failure" in unit and "TimeoutStopSec=" in unit
     assert re.search(r"^ExecStart=.*tracker .*run", unit, re.M)
     assert os.sep  # keeps the import used on every platform
+
+
+def test_postgres_services_elect_one_leader_and_fail_over(
+    service_cfg: Path, pg_url: str, start: Callable[..., ServiceProcess],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("TRACKER_DATABASE_URL", pg_url)
+    a = start()
+    a.wait_for_rounds(2)
+    b = start()
+    deadline = time.monotonic() + 15
+    while "standby" not in b.log.read_text():
+        assert time.monotonic() < deadline, b.log.read_text()
+        time.sleep(0.05)
+    assert b.logged_rounds() == {}  # the standby does not fetch
+    a.stop(signal.SIGKILL)  # the leader dies; its session ends and frees the lock
+    b.wait_for_rounds(2, timeout=20)
+    assert "leading" in b.log.read_text()
+    assert b.stop() == 0
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM fetch_rounds ORDER BY id"))]
+        orphans = conn.execute(sa.text(
+            "SELECT count(*) FROM fetch_rounds r WHERE NOT EXISTS "
+            "(SELECT 1 FROM source_quotes q WHERE q.round_id = r.id)"
+        )).scalar()  # fmt: skip
+    engine.dispose()
+    assert orphans == 0
+    assert set(a.logged_rounds()) | set(b.logged_rounds()) <= set(ids)
