@@ -63,6 +63,7 @@ def test_no_objects_built_at_import_time() -> None:
                 ), f"{path.name}: {ast.unparse(node)}"
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
 def test_the_network_guard_is_on() -> None:
     import socket
 
