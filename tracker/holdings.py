@@ -185,30 +185,11 @@ class SyncResult:
 def sync_seeds(*, session: Session, settings: Settings, today: dt.date) -> SyncResult:
     """Apply the config's holders and observations; idempotent, and it never deletes."""
     for h in settings.holders:
-        upsert_holder(
-            session=session,
-            info=HolderInfo(
-                slug=h.slug,
-                name=h.name,
-                country_code=h.country_code,
-                population=h.population,
-                population_source=h.population_source,
-            ),
-        )
+        upsert_holder(session=session, info=HolderInfo(**h.model_dump()))
     added = present = 0
     conflicts: list[str] = []
     for seed in settings.holdings:
-        claim = make_claim(
-            holder=seed.holder,
-            btc=seed.btc,
-            bound=seed.bound,
-            as_of=seed.as_of,
-            basis=seed.basis,
-            source=seed.source,
-            note=seed.note,
-            cost_basis_usd=seed.cost_basis_usd,
-            today=today,
-        )
+        claim = make_claim(**seed.model_dump(), today=today)
         holder = store.get_holder(session=session, slug=claim.holder)
         assert holder is not None and holder.id is not None
         existing = store.find_observation(

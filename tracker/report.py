@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tracker.models import Bound, HolderLedger, PriceKind, RoundReport
+from tracker.models import Bound, Claim, HolderLedger, PriceKind, RoundReport
 from tracker.valuation import (
     Change,
     Comparison,
@@ -149,8 +149,8 @@ def _change_dict(c: Change) -> dict[str, Any]:
     }
 
 
-def _estimate_dict(e: Estimate) -> dict[str, Any]:
-    c = e.claim
+def claim_dict(c: Claim) -> dict[str, Any]:
+    """One observation as JSON/CSV fields (decimals as strings)."""
     return {
         "btc": plain(c.btc),
         "bound": None if c.bound is None else c.bound.value,
@@ -158,9 +158,12 @@ def _estimate_dict(e: Estimate) -> dict[str, Any]:
         "basis": c.basis.value,
         "source": c.source,
         "note": c.note,
-        "value": money(e.value),
-        "used": e.used,
+        "cost_basis_usd": plain(c.cost_basis_usd),
     }
+
+
+def _estimate_dict(e: Estimate) -> dict[str, Any]:
+    return {**claim_dict(e.claim), "value": money(e.value), "used": e.used}
 
 
 def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
@@ -452,17 +455,7 @@ LEDGER_FIELDS = (
 
 def ledger_rows(ledgers: list[HolderLedger]) -> list[dict[str, Any]]:
     return [
-        {
-            "id": c.id,
-            "holder": lg.holder.slug,
-            "btc": plain(c.btc),
-            "bound": None if c.bound is None else c.bound.value,
-            "as_of": c.as_of.isoformat(),
-            "basis": c.basis.value,
-            "source": c.source,
-            "note": c.note,
-            "cost_basis_usd": plain(c.cost_basis_usd),
-        }
+        {"id": c.id, "holder": lg.holder.slug, **claim_dict(c)}
         for lg in ledgers
         for c in lg.claims
     ]
