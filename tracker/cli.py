@@ -258,9 +258,13 @@ def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -
     rr = live_round(settings, engine, budget_s=settings.report.fetch_timeout_s)
     if rr.price is not None:
         return []
-    failures = ", ".join(f"{line.source} {line.outcome.value}" for line in rr.lines)
+    from collections import Counter
+
+    counts = Counter(line.outcome.value for line in rr.lines)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common())
     return [
-        f"could not fetch a live price (round {rr.status.value}: {failures}); using stored prices"
+        f"could not fetch a live price (round {rr.status.value}: {summary}; see `tracker "
+        "sources`); using stored prices"
     ]
 
 
