@@ -111,3 +111,14 @@ def test_csv_carries_the_changes(run_cli: Run) -> None:
     es = rows["el-salvador"]
     assert es["value_change_pct_30d"] == data["changes"]["30d"]["holders"]["el-salvador"]["value_change_pct"]
     assert es["price_change_pct_24h"] == data["changes"]["24h"]["price_change_pct"]
+
+
+def test_changes_are_unknown_not_zero_when_the_price_is_stale(run_cli: Run) -> None:
+    # "now": the newest stored close is months old, so 24h ago resolves to the same close
+    data = report(run_cli)
+    assert data["price"]["stale"] is True
+    for label in ("24h", "7d", "30d"):
+        c = data["changes"][label]
+        assert c["price_change_pct"] is None and c["price_change"] is None, label
+        assert all(h["value_change"] is None for h in c["holders"].values()), label
+    assert "+0.00 %" not in run_cli("report", "--offline").stdout

@@ -297,6 +297,8 @@ def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
     header = ["Since", "Price", *(h.name for h in names)]
     rows = []
     for c in report.changes:
+        if c.price_change_pct is None and all(h.value_change is None for h in c.holders.values()):
+            continue  # unknown (a stale price): say nothing rather than a row of dashes
         cells = [c.label, signed_pct(c.price_change_pct)]
         for h in names:
             hc = c.holders.get(h.slug)

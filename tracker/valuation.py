@@ -197,15 +197,24 @@ def change(
     now_values: list[Valuation],
     then_values: list[Valuation],
 ) -> Change:
-    """Compare two valuations; each side uses its own holdings (the ledger as of its date)."""
-    p_now = None if now_price is None else now_price.point.value
-    p_then = None if then_price is None else then_price.point.value
+    """Compare two valuations; each side uses its own holdings (the ledger as of its date).
+
+    A stale price on either side makes the change unknown (None), not zero: two instants
+    valued at the same old close would otherwise read as "no change".
+    """
+    fresh = (
+        now_price is not None and then_price is not None
+        and not now_price.stale and not then_price.stale
+    )  # fmt: skip
+    p_now = now_price.point.value if fresh and now_price is not None else None
+    p_then = then_price.point.value if fresh and then_price is not None else None
     before = {v.holder.slug: v.value for v in then_values}
     holders = {}
     for v in now_values:
-        old = before.get(v.holder.slug)
-        diff = None if old is None or v.value is None else v.value - old
-        holders[v.holder.slug] = HolderChange(old, diff, pct_change(old, v.value))
+        old = before.get(v.holder.slug) if fresh else None
+        new = v.value if fresh else None
+        diff = None if old is None or new is None else new - old
+        holders[v.holder.slug] = HolderChange(old, diff, pct_change(old, new))
     return Change(
         label=label,
         since=since,
