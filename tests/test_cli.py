@@ -295,9 +295,13 @@ def test_a_newer_schema_is_refused(run_cli: Run, tmp_path: Path) -> None:
     assert "upgrade tracker" in one_error_line(run_cli("--db", url, "report"))
 
 
-def test_usage_errors_exit_2(run_cli: Run) -> None:
-    assert run_cli("report", "--no-such-option").exit_code == 2
-    assert run_cli("report", "--format", "xml").exit_code == 2
+def test_usage_errors_are_one_line_and_exit_2(run_cli: Run) -> None:
+    line = one_error_line(run_cli("report", "--no-such-option"), code=2)
+    assert "--no-such-option" in line and "report --help" in line
+    line = one_error_line(run_cli("report", "--format", "xml"), code=2)
+    assert "'xml'" in line and "markdown" in line
+    assert "nosuch" in one_error_line(run_cli("nosuch"), code=2)
+    assert "Missing argument" in one_error_line(run_cli("holdings", "remove"), code=2)
 
 
 # --- the installed command -----------------------------------------------------------------

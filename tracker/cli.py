@@ -36,6 +36,13 @@ class _Group(TyperGroup):
         except TrackerError as e:
             typer.echo(f"tracker: error: {e}", err=True)
             raise typer.Exit(1) from None
+        except typer.TyperException as e:
+            if getattr(e, "exit_code", None) != 2:  # only usage errors (click's UsageError)
+                raise
+            where = getattr(getattr(e, "ctx", None), "command_path", None) or "tracker"
+            message = e.format_message().replace("Value error, ", "")
+            typer.echo(f"tracker: error: {message} (see `{where} --help`)", err=True)
+            raise typer.Exit(2) from None
 
 
 app = typer.Typer(
@@ -416,6 +423,248 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     }
     out(render_status(data, "json" if fmt is Format.json else "table"))
     raise typer.Exit({"fresh": 0, "stale": 1, "degraded": 1, "never": 2}[data["status"]])
+
+
+# --- daily history: backfill and history -------------------------------------------------------
+
+
+class DataFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+DataFormatOption = Annotated[
+    DataFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
+
+
+class IntervalChoice(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+def day_option(text: str | None, *, what: str, today: dt.date) -> dt.date | None:
+    from tracker.holdings import parse_date
+
+    return None if text is None else parse_date(text, today=today, what=what)
+
+
+def parse_tolerance(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().rstrip("%"))
+    except InvalidOperation:
+        raise InputError(
+            f"--tolerance {text!r} is not a number of percent (e.g. 1 or 0.5)"
+        ) from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"--tolerance {text!r} must be a positive percentage")
+    return value
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="bitstamp (default), bitfinex, coinbase or kraken; with --csv, the label "
+            "stored with the rows (default csv).",
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="First day, YYYY-MM-DD (default: the oldest it serves)."),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Import a date,open,high,low,close file (the bundled format).",
+            dir_okay=False,
+        ),
+    ] = None,
+    check: Annotated[
+        str | None,
+        typer.Option(
+            "--check",
+            help="Fill this exchange's missing days, then list the days its close differs "
+            "from --against by more than --tolerance %.",
+        ),
+    ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against", help="The series --check compares with (default: bitstamp, else bundled)."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        str, typer.Option("--tolerance", help="Difference, in percent, --check reports.")
+    ] = "1",
+    fmt: DataFormatOption = DataFormat.table,
+) -> None:
+    """Fill the daily price history from an exchange or a CSV file, or cross-check two series.
+
+    Asks only for the days missing from that exchange's series, page by page, pausing
+    between pages and waiting out rate limits; each page is stored as it arrives, so a rerun
+    adds nothing and an interrupted run resumes where it stopped. Today's candle is still
+    open and is never stored. A progress bar shows on a terminal, nothing in a pipe.
+
+    Example: tracker backfill --source bitstamp --from 2024-01-01
+    """
+    from tracker import backfill as bf
+
+    obj: Context = ctx.obj
+    settings = obj.settings()
+    today = now().date()
+    start = day_option(from_, what="--from", today=today)
+    end = day_option(to, what="--to", today=today)
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--from {start} is after --to {end}")
+    if csv_file is not None:
+        if check is not None:
+            raise InputError("--csv imports a file; --check compares series: use one of them")
+        engine = obj.open(settings).engine
+        done = bf.import_csv(
+            engine=engine, path=csv_file, source=source or "csv", start=start, end=end, today=today
+        )
+        out(bf.render_summary(done, fmt.value))
+        return
+    if check is not None and source is not None:
+        raise InputError("--check names the exchange to fetch and check: drop --source")
+    name = bf.daily_source(check or source or bf.PRIMARY).name
+    tol = parse_tolerance(tolerance)
+    engine = obj.open(settings).engine
+    result = run_backfill(settings, engine, name, start=start, end=end, today=today)
+    if check is None:
+        out(bf.render_summary(result, fmt.value))
+        return
+    for line in result.lines():
+        typer.echo(line, err=True)
+    with engine.connect() as conn:
+        reference = against or bf.default_reference(conn=conn, source=name)
+        checked = bf.compare(
+            conn=conn, source=name, reference=reference, start=start, end=end, tolerance_pct=tol
+        )
+    out(bf.render_check(checked, fmt.value))
+
+
+def run_backfill(
+    settings: Settings,
+    engine: Engine,
+    source: str,
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+) -> Any:
+    """One backfill with a client built here (the CLI edge), a progress bar on a terminal."""
+    import asyncio
+
+    from tracker import backfill as bf
+    from tracker.sources._http import make_client
+
+    where = bf.endpoint(settings, source)
+    bar = bf.ProgressBar(source, enabled=sys.stderr.isatty())
+
+    async def go() -> bf.BackfillResult:
+        async with make_client() as client:
+            return await bf.backfill(
+                client=client, engine=engine, source=source, start=start, end=end,
+                base_url=where.base_url, timeout_s=where.timeout_s, today=today,
+                on_plan=bar.plan, on_page=bar.page, on_wait=bar.wait,
+            )  # fmt: skip
+
+    with bar.running():
+        try:
+            return asyncio.run(go())
+        except KeyboardInterrupt:
+            typer.echo(
+                "tracker: interrupted: the pages stored so far are kept; run it again to resume",
+                err=True,
+            )
+            raise typer.Exit(130) from None
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="First day, YYYY-MM-DD (default: the oldest daily close)."),
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day (default: today).")] = None,
+    interval: Annotated[
+        IntervalChoice, typer.Option("--interval", "-i", help="One row per day, week or month.")
+    ] = IntervalChoice.month,
+    holder: Annotated[
+        list[str] | None,
+        typer.Option("--holder", help="Only this holder (slug); repeat for several."),
+    ] = None,
+    fmt: DataFormatOption = DataFormat.table,
+    chart: Annotated[
+        bool, typer.Option("--chart", help="Draw a chart in the terminal instead of the table.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            dir_okay=False,
+            help="Also write the chart to FILE.png or FILE.svg (needs the charts extra).",
+        ),
+    ] = None,
+) -> None:
+    """Show the price and each holder's holding and value per day, week or month.
+
+    A period's price is its last daily close; holdings follow the ledger as of the period's
+    end, with the rule of `tracker report`. Days missing from the daily series are named.
+
+    Example: tracker history --from 2025-01-01 --interval week --holder el-salvador --chart
+    """
+    from tracker import timeline
+    from tracker.store import daily_span
+
+    obj: Context = ctx.obj
+    today = now().date()
+    start = day_option(from_, what="--from", today=today)
+    end = day_option(to, what="--to", today=today) or today
+    if chart and fmt is not DataFormat.table:
+        raise InputError("--chart draws in the terminal, instead of the table: drop --format")
+    engine = obj.open().engine
+    with engine.connect() as conn:
+        start = start or daily_span(conn=conn)[0]
+        if start is None:
+            raise InputError("no daily closes are stored: run `tracker backfill`")
+        tl = timeline.build_timeline(
+            conn=conn, start=start, end=end, interval=timeline.Interval(interval.value),
+            holders=holder or None, today=today,
+        )  # fmt: skip
+    if output is not None:
+        from tracker.charts import save_image
+
+        save_image(tl, output)
+        typer.echo(f"wrote {output}", err=True)
+    if chart:
+        import shutil
+
+        from tracker.charts import terminal_chart
+
+        size = shutil.get_terminal_size((100, 32))
+        tty = sys.stdout.isatty()
+        text = terminal_chart(tl, width=size.columns, height=max(size.lines - 4, 24), color=tty)
+        out(text + "".join(f"{line}\n" for line in timeline.gap_lines(tl.missing)))
+        return
+    out(timeline.render(tl, fmt.value, color=fmt is DataFormat.table and sys.stdout.isatty()))
+    if fmt is DataFormat.csv:
+        for gap in tl.missing[:10]:
+            typer.echo(f"tracker: warning: no daily close for {gap}", err=True)
 
 
 # --- holdings ----------------------------------------------------------------------------------
