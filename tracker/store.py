@@ -277,35 +277,29 @@ class SourceHealth:
     last_error: str | None
 
 
-def source_health(*, session: Session, source: str, window: int = 100) -> SourceHealth:
-    """Success over the source's last ``window`` rounds (index ix_source_quotes_source_round)."""
-    recent = session.exec(
-        select(col(SourceQuote.outcome))
+def source_health(
+    *, session: Session, source: str, window: int = 100, lookback: int = 1000
+) -> SourceHealth:
+    """Success over the source's last ``window`` rounds, and its last success and last error
+    within its last ``lookback`` rounds: one bounded, index-backed query
+    (ix_source_quotes_source_round), so it costs the same on a fresh or a ten-year database."""
+    rows = session.exec(
+        select(SourceQuote.outcome, SourceQuote.reason, FetchRound.started_at)
+        .join(FetchRound, col(SourceQuote.round_id) == col(FetchRound.id))
         .where(SourceQuote.source == source)
         .order_by(col(SourceQuote.round_id).desc())
-        .limit(window)
+        .limit(lookback)
     ).all()
-    last_ok = session.exec(
-        select(col(FetchRound.started_at))
-        .join(SourceQuote, col(SourceQuote.round_id) == col(FetchRound.id))
-        .where(SourceQuote.source == source, SourceQuote.outcome == "accepted")
-        .order_by(col(SourceQuote.round_id).desc())
-        .limit(1)
-    ).first()
-    last_bad = session.exec(
-        select(FetchRound.started_at, SourceQuote.outcome, SourceQuote.reason)
-        .join(SourceQuote, col(SourceQuote.round_id) == col(FetchRound.id))
-        .where(SourceQuote.source == source, SourceQuote.outcome != "accepted")
-        .order_by(col(SourceQuote.round_id).desc())
-        .limit(1)
-    ).first()
+    recent = rows[:window]
+    ok = next((r for r in rows if r[0] == "accepted"), None)
+    bad = next((r for r in rows if r[0] != "accepted"), None)
     return SourceHealth(
         source=source,
         asked=len(recent),
-        accepted=sum(1 for o in recent if o == "accepted"),
-        last_success=last_ok,
-        last_error_at=None if last_bad is None else last_bad[0],
-        last_error=None if last_bad is None else f"{last_bad[1]}: {last_bad[2] or ''}".strip(),
+        accepted=sum(1 for r in recent if r[0] == "accepted"),
+        last_success=None if ok is None else ok[2],
+        last_error_at=None if bad is None else bad[2],
+        last_error=None if bad is None else f"{bad[0]}: {bad[1] or ''}".strip(),
     )
 
 
