@@ -191,3 +191,30 @@ def _seeded() -> Settings:
     from tracker.config import load_settings, packaged_config_path
 
     return load_settings(packaged_config_path())
+
+
+def test_upgrading_a_populated_database_keeps_its_data(db_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from tracker.db import MIGRATIONS
+
+    engine = store.make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001_initial")
+        conn.exec_driver_sql(
+            "INSERT INTO daily_prices (currency, date, source, close) "
+            "VALUES ('USD', '2025-04-14', 'bitstamp', 8466500000000)"
+        )
+    opened = open_database(db_url, settings=Settings())
+    assert opened.upgraded_from == "0001_initial" and not opened.created
+    indexes = {ix["name"] for ix in sa.inspect(opened.engine).get_indexes("source_quotes")}
+    assert "ix_source_quotes_source_outcome_round" in indexes
+    with store.read_session(opened.engine) as session:
+        row = store.latest_daily_close(session=session, on_or_before=dt.date(2025, 4, 14))
+    assert row is not None and row.close == Decimal("84665")
+    opened.engine.dispose()
+    engine.dispose()

@@ -193,7 +193,10 @@ class SourceQuote(SQLModel, table=True):
     """What one source answered in one round, accepted or not, and why."""
 
     __tablename__ = "source_quotes"
-    __table_args__ = (sa.Index("ix_source_quotes_source_round", "source", "round_id"),)
+    __table_args__ = (
+        sa.Index("ix_source_quotes_source_round", "source", "round_id"),
+        sa.Index("ix_source_quotes_source_outcome_round", "source", "outcome", "round_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     round_id: int = Field(

@@ -26,7 +26,7 @@ from tracker.models import (
 
 # The newest migration this code knows; tests check it against the Alembic scripts, so
 # opening an up-to-date database never has to import Alembic.
-SCHEMA_HEAD = "0001_initial"
+SCHEMA_HEAD = "0002_source_outcome_index"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -277,22 +277,27 @@ class SourceHealth:
     last_error: str | None
 
 
-def source_health(
-    *, session: Session, source: str, window: int = 100, lookback: int = 1000
-) -> SourceHealth:
-    """Success over the source's last ``window`` rounds, and its last success and last error
-    within its last ``lookback`` rounds: one bounded, index-backed query
-    (ix_source_quotes_source_round), so it costs the same on a fresh or a ten-year database."""
-    rows = session.exec(
+FAILURE_OUTCOMES = ("deviation", "stale", "invalid", "http_error", "timeout", "rate_limited")
+
+
+def source_health(*, session: Session, source: str, window: int = 100) -> SourceHealth:
+    """Success over the source's last ``window`` rounds (index ix_source_quotes_source_round),
+    and its last success and last error, each an index seek (ix_source_quotes_source_outcome_
+    round): the same cost on a fresh database as on a ten-year one."""
+    recent = session.exec(
         select(SourceQuote.outcome, SourceQuote.reason, FetchRound.started_at)
         .join(FetchRound, col(SourceQuote.round_id) == col(FetchRound.id))
         .where(SourceQuote.source == source)
         .order_by(col(SourceQuote.round_id).desc())
-        .limit(lookback)
+        .limit(window)
     ).all()
-    recent = rows[:window]
-    ok = next((r for r in rows if r[0] == "accepted"), None)
-    bad = next((r for r in rows if r[0] != "accepted"), None)
+    ok = _last_with(session, source, ("accepted",))
+    in_window = next((r for r in recent if r[0] != "accepted"), None)
+    bad = (
+        (in_window[0], in_window[1], in_window[2])
+        if in_window is not None
+        else _last_with(session, source, FAILURE_OUTCOMES)
+    )
     return SourceHealth(
         source=source,
         asked=len(recent),
@@ -301,6 +306,30 @@ def source_health(
         last_error_at=None if bad is None else bad[2],
         last_error=None if bad is None else f"{bad[0]}: {bad[1] or ''}".strip(),
     )
+
+
+def _last_with(
+    session: Session, source: str, outcomes: Sequence[str]
+) -> tuple[str, str | None, dt.datetime] | None:
+    """The newest quote of ``source`` with one of ``outcomes``: one statement, one index
+    seek per outcome (SQLite and PostgreSQL both answer max() on an index prefix by a seek)."""
+    table = SourceQuote.__table__  # type: ignore[attr-defined]
+    seeks = [
+        sa.select(sa.func.max(table.c.round_id))
+        .where(table.c.source == source, table.c.outcome == outcome)
+        .scalar_subquery()
+        for outcome in outcomes
+    ]
+    found = [rid for rid in session.connection().execute(sa.select(*seeks)).one() if rid]
+    if not found:
+        return None
+    row = session.exec(
+        select(SourceQuote.outcome, SourceQuote.reason, FetchRound.started_at)
+        .join(FetchRound, col(SourceQuote.round_id) == col(FetchRound.id))
+        .where(SourceQuote.source == source, SourceQuote.round_id == max(found))
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def recent_rounds(*, session: Session, limit: int = 10) -> list[FetchRound]:
