@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import random
 import select
@@ -21,6 +22,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Literal
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -37,6 +39,14 @@ PATHS: dict[str, str] = {
     "bitfinex": "/v2/ticker/tBTCUSD",
     "mempool": "/api/v1/prices",
     "coingecko": "/api/v3/simple/price?ids=bitcoin&vs_currencies=usd&include_last_updated_at=true",
+}
+# The daily-candle endpoints (SOURCES.md, "Daily history"), under the same per-source prefix.
+# Coinbase's candles really live on api.exchange.coinbase.com; here they share /coinbase.
+HISTORY_PATHS: dict[str, str] = {
+    "bitstamp": "/api/v2/ohlc/btcusd/",
+    "bitfinex": "/v2/candles/trade:1D:tBTCUSD/hist",
+    "coinbase": "/products/BTC-USD/candles",
+    "kraken": "/0/public/OHLC",
 }
 # Slightly apart, as real venues are (all within 0.02 % of 100,000).
 DEFAULT_PRICES: dict[str, Decimal] = {
@@ -107,6 +117,8 @@ class FakeExchange:
         self._faults: dict[str, list[Fault]] = {}
         self._log: dict[str, list[Request]] = {}
         self._chaos: _Chaos | None = None
+        self._daily: dict[str, dict[dt.date, Decimal]] = {}
+        self._overlap: dict[str, int] = {}
         self.reset()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -205,6 +217,19 @@ class FakeExchange:
             kept = self._faults[_known(name)] if queue else []
             self._faults[name] = [*kept, fault]
 
+    def set_daily(
+        self, name: str, closes: Mapping[dt.date, Decimal], *, overlap_days: int = 0
+    ) -> None:
+        """Serve these daily closes from ``name``'s candle endpoint (open, high and low are
+        derived with ``daily_bar``). Today's date, if given, is the still-open candle: served
+        the way the real API serves it. ``overlap_days`` > 0 makes every page also repeat that
+        many days before the window asked for, as an overlapping page."""
+        if name not in HISTORY_PATHS:
+            raise KeyError(f"the fake exchange serves no daily candles for {name!r}")
+        with self._lock:
+            self._daily[name] = dict(closes)
+            self._overlap[name] = overlap_days
+
     def clear_faults(self, name: str | None = None) -> None:
         with self._lock:
             for n in [_known(name)] if name else PATHS:
@@ -232,6 +257,8 @@ class FakeExchange:
             self._faults = {n: [] for n in PATHS}
             self._log = {n: [] for n in PATHS}
             self._chaos = None
+            self._daily = {n: {} for n in HISTORY_PATHS}
+            self._overlap = dict.fromkeys(HISTORY_PATHS, 0)
 
     def requests(self, name: str) -> list[Request]:
         with self._lock:
@@ -242,6 +269,17 @@ class FakeExchange:
     def _serve(self, handler: _Handler) -> None:
         name, _, rest = handler.path.lstrip("/").partition("/")
         target = "/" + rest
+        path, _, query = target.partition("?")
+        if name in HISTORY_PATHS and path == HISTORY_PATHS[name]:
+            fault, served, status, body = self._plan_daily(name, query)
+            self._record(name, target, handler, served)
+            if fault.delay_s and self._stopping.wait(fault.delay_s):
+                handler.close_connection = True
+            elif fault.hang:
+                self._hang(handler)
+            else:
+                _send(handler, fault.status or status, body, fault.headers)
+            return
         if name not in PATHS or target != PATHS.get(name):
             _send(handler, 404, b'{"message":"NotFound"}', {})
             if name in PATHS:
@@ -269,6 +307,22 @@ class FakeExchange:
         elif fault.status and not 200 <= fault.status < 300:
             body = f"fake exchange: HTTP {fault.status}\n".encode()
         return fault, _describe(fault), body
+
+    def _plan_daily(self, name: str, query: str) -> tuple[Fault, str, int, bytes]:
+        with self._lock:
+            fault = self._take_fault(name) or self._chaos_fault(name) or Fault()
+            bars, overlap = dict(self._daily[name]), self._overlap[name]
+        status, body = _daily_answer(name, bars, overlap, parse_qs(query))
+        if fault.body is not None:
+            body = fault.body
+        elif fault.malformed:
+            body = body[: len(body) // 2]
+        elif fault.status and not 200 <= fault.status < 300:
+            body = f"fake exchange: HTTP {fault.status}\n".encode()
+        served = _describe(fault)
+        if served == "ok" and status != 200:
+            served = f"HTTP {status}"
+        return fault, served, status, body
 
     def _take_fault(self, name: str) -> Fault | None:
         faults = self._faults[name]
@@ -412,6 +466,111 @@ def _body(name: str, price: Decimal, now: float) -> bytes:
         return f'{{"time":{s},"USD":{usd},{others}}}'.encode()
     if name == "coingecko":
         return f'{{"bitcoin":{{"usd":{p},"last_updated_at":{s}}}}}'.encode()
+    raise KeyError(name)
+
+
+def daily_bar(close: Decimal) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """The open, high, low and close the fake serves for a day closing at ``close``: four
+    different numbers, so a parser reading the wrong column is caught."""
+    cent = Decimal("0.01")
+    return (
+        (close * Decimal("0.99")).quantize(cent),
+        (close * Decimal("1.02")).quantize(cent),
+        (close * Decimal("0.97")).quantize(cent),
+        close,
+    )
+
+
+def _midnight(day: dt.date) -> int:
+    return (day - dt.date(1970, 1, 1)).days * 86400
+
+
+def _day_of(unix: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=unix // 86400)
+
+
+def _daily_answer(
+    name: str, bars: Mapping[dt.date, Decimal], overlap: int, query: Mapping[str, list[str]]
+) -> tuple[int, bytes]:
+    """The status and body the real endpoint gives for ``query`` (a subset of its rules)."""
+    today = dt.datetime.now(dt.UTC).date()
+
+    def arg(key: str, default: str | None = None) -> str:
+        value = query.get(key, [default])[0]
+        if value is None:
+            raise ValueError(f"missing {key}")
+        return value
+
+    def pick(first: dt.date, last: dt.date, limit: int) -> list[dt.date]:
+        days = sorted(d for d in bars if first <= d <= last)[:limit]
+        if days and overlap:
+            days = (
+                sorted(d for d in bars if days[0] - dt.timedelta(days=overlap) <= d < days[0])
+                + days
+            )
+        return days
+
+    def num(value: Decimal) -> str:
+        return str(value)
+
+    try:
+        if name == "bitstamp":
+            if arg("step") != "86400":
+                return 400, b'{"errors": [{"field": "step", "message": "Invalid step"}]}'
+            limit = int(arg("limit", "100"))
+            first, last = _day_of(int(arg("start"))), _day_of(int(arg("end")))
+            days = pick(first, last, min(limit, 1000))
+            if arg("exclude_current_candle", "false") == "true":
+                days = [d for d in days if d < today]
+            ohlc = [
+                dict(zip(("timestamp", "open", "high", "low", "close"),
+                         (str(_midnight(d)), *map(num, daily_bar(bars[d]))), strict=True))
+                | {"volume": "12.5"}
+                for d in days
+            ]  # fmt: skip
+            return 200, json.dumps({"data": {"pair": "BTC/USD", "ohlc": ohlc}}).encode()
+        if name == "bitfinex":
+            first, last = _day_of(int(arg("start")) // 1000), _day_of(int(arg("end")) // 1000)
+            days = pick(first, last, min(int(arg("limit", "100")), 10000))
+            if arg("sort", "-1") != "1":
+                days.reverse()
+            rows = []
+            for d in days:
+                o, h, low, c = daily_bar(bars[d])
+                rows.append(f"[{_midnight(d) * 1000},{o},{c},{h},{low},12.5]")
+            return 200, f"[{','.join(rows)}]".encode()
+        if name == "coinbase":
+            if arg("granularity") != "86400":
+                return 400, b'{"message":"Unsupported granularity"}'
+            first = dt.date.fromisoformat(arg("start")[:10])
+            last = dt.date.fromisoformat(arg("end")[:10])
+            if (last - first).days + 1 > 300:
+                return 400, (
+                    b'{"message":"granularity too small for the requested time range. '
+                    b'Count of aggregations requested exceeds 300"}'
+                )
+            rows = []
+            for d in reversed(pick(first, last, 300)):
+                o, h, low, c = daily_bar(bars[d])
+                rows.append(f"[{_midnight(d)},{low},{h},{o},{c},12.5]")
+            return 200, f"[{','.join(rows)}]".encode()
+        if name == "kraken":
+            if arg("interval") != "1440" or arg("pair") != "XBTUSD":
+                return 200, b'{"error":["EGeneral:Invalid arguments"]}'
+            since = _day_of(int(arg("since", "0")) + 1)
+            days = [d for d in sorted(bars) if since <= d < today][-719:]
+            series = {d: bars[d] for d in days}
+            # the last row is today's candle, still open
+            series[today] = bars.get(today) or (bars[days[-1]] if days else Decimal(100000))
+            rows = [
+                [_midnight(d), *map(num, daily_bar(c)[:4]), num(c), "12.5", 42]
+                for d, c in series.items()
+            ]
+            last_ts = _midnight(days[-1]) if days else 0
+            result = {"XXBTZUSD": rows, "last": last_ts}
+            return 200, json.dumps({"error": [], "result": result}).encode()
+    except ValueError as e:
+        return 400, json.dumps({"message": f"bad request: {e}"}).encode()
     raise KeyError(name)
 
 

@@ -346,3 +346,89 @@ def newest_daily_date(*, session: Session, currency: str = "USD") -> dt.date | N
         .order_by(col(DailyPrice.date).desc())
         .limit(1)
     ).first()
+
+
+# --- the daily series: gaps and cross-checks ------------------------------------------------
+
+
+def _day_number(conn: Connection, column: Any) -> Any:
+    """An integer count of days, so SQL can tell whether two dates are consecutive."""
+    if conn.dialect.name == "postgresql":
+        return column - sa.literal(dt.date(1970, 1, 1), sa.Date)  # date - date is an integer
+    return sa.cast(sa.func.julianday(column), sa.Integer)
+
+
+def daily_gaps(
+    *,
+    conn: Connection,
+    start: dt.date,
+    end: dt.date,
+    source: str | None = None,
+    currency: str = "USD",
+) -> list[tuple[dt.date, dt.date]]:
+    """The ranges of days in [start, end] without a daily close (from ``source``, or from any
+    source), as (first, last) pairs, oldest first. Only the gaps leave the database."""
+    if end < start:
+        return []
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    where = [table.c.currency == currency, table.c.date >= start, table.c.date <= end]
+    if source is not None:
+        where.append(table.c.source == source)
+    first, last = conn.execute(
+        sa.select(sa.func.min(table.c.date), sa.func.max(table.c.date)).where(*where)
+    ).one()
+    if first is None:
+        return [(start, end)]
+    days = sa.select(table.c.date).where(*where).group_by(table.c.date).subquery("days")
+    number = _day_number(conn, days.c.date)
+    steps = sa.select(
+        days.c.date,
+        sa.func.lag(days.c.date, type_=sa.Date).over(order_by=days.c.date).label("prev"),
+        (number - sa.func.lag(number).over(order_by=days.c.date)).label("step"),
+    ).subquery("steps")
+    query = sa.select(steps.c.prev, steps.c.date).where(steps.c.step > 1).order_by(steps.c.date)
+    one = dt.timedelta(days=1)
+    gaps = [(start, first - one)] if first > start else []
+    gaps += [(prev + one, day - one) for prev, day in conn.execute(query)]
+    if last < end:
+        gaps.append((last + one, end))
+    return gaps
+
+
+def daily_close_pairs(
+    *,
+    conn: Connection,
+    source: str,
+    reference: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    currency: str = "USD",
+) -> list[tuple[dt.date, Decimal, Decimal]]:
+    """(date, close of ``source``, close of ``reference``) for every day both have, oldest first."""
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    a, b = table.alias("a"), table.alias("b")
+    query = (
+        sa.select(a.c.date, a.c.close, b.c.close)
+        .join(b, sa.and_(b.c.currency == a.c.currency, b.c.date == a.c.date))
+        .where(a.c.currency == currency, a.c.source == source, b.c.source == reference)
+        .order_by(a.c.date)
+    )
+    if start is not None:
+        query = query.where(a.c.date >= start)
+    if end is not None:
+        query = query.where(a.c.date <= end)
+    return [(day, x, y) for day, x, y in conn.execute(query)]
+
+
+def daily_span(
+    *, conn: Connection, source: str | None = None, currency: str = "USD"
+) -> tuple[dt.date | None, dt.date | None]:
+    """The oldest and newest day with a daily close (of ``source``, if given)."""
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    query = sa.select(sa.func.min(table.c.date), sa.func.max(table.c.date)).where(
+        table.c.currency == currency
+    )
+    if source is not None:
+        query = query.where(table.c.source == source)
+    first, last = conn.execute(query).one()
+    return first, last

@@ -14,6 +14,7 @@ import random
 import re
 import ssl
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -156,12 +157,27 @@ async def fetch_one(
 async def _attempt(
     client: httpx.AsyncClient, source: PriceSource, url: str, *, timeout: float
 ) -> Quote:
-    name = source.name
+    payload, fetched_at = await _get_payload(
+        client, source.name, url, timeout=timeout, classify=source.classify
+    )
+    return source.parse(payload, fetched_at=fetched_at)
+
+
+async def _get_payload(
+    client: httpx.AsyncClient,
+    name: str,
+    url: str,
+    *,
+    timeout: float,
+    classify: Callable[[int, Any], SourceError | None],
+    max_bytes: int = MAX_BODY_BYTES,
+) -> tuple[Any, dt.datetime]:
+    """One GET: the decoded JSON of a 2xx answer and when it arrived, or a SourceError."""
     try:
         # httpx's timeout bounds each step (connect, each read); asyncio.timeout bounds the
         # whole exchange, so a server dribbling a byte at a time cannot stretch an attempt.
         async with asyncio.timeout(timeout), client.stream("GET", url, timeout=timeout) as response:
-            body = await _read_body(name, response)
+            body = await _read_body(name, response, max_bytes=max_bytes)
     except (TimeoutError, httpx.TimeoutException):
         reason = f"no answer within {_secs(timeout)} s"
         raise SourceError(source=name, reason=reason, outcome="timeout", retryable=True) from None
@@ -170,7 +186,7 @@ async def _attempt(
     fetched_at = dt.datetime.now(dt.UTC)
     status = response.status_code
     payload = decode_json(body)
-    if (error := source.classify(status, payload)) is not None:
+    if (error := classify(status, payload)) is not None:
         raise error
     if status == 429:
         wait = retry_after_s(response.headers)
@@ -193,16 +209,18 @@ async def _attempt(
     if payload is None:
         html = body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
         raise invalid(name, "body is an HTML page, not JSON" if html else "body is not JSON")
-    return source.parse(payload, fetched_at=fetched_at)
+    return payload, fetched_at
 
 
-async def _read_body(name: str, response: httpx.Response) -> bytes:
+async def _read_body(
+    name: str, response: httpx.Response, *, max_bytes: int = MAX_BODY_BYTES
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_bytes():  # decoded, so a gzip bomb is counted as it grows
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise invalid(name, f"body is larger than {MAX_BODY_BYTES} bytes")
+        if size > max_bytes:
+            raise invalid(name, f"body is larger than {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -255,3 +273,56 @@ def _secs(seconds: float) -> str:
 
 def _ms_since(start: float) -> int:
     return round((time.monotonic() - start) * 1000)
+
+
+def _no_error(status: int, payload: Any) -> SourceError | None:
+    return None
+
+
+async def get_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    name: str,
+    timeout_s: float,
+    retries: int,
+    backoff_s: float,
+    classify: Callable[[int, Any], SourceError | None] = _no_error,
+    max_bytes: int = MAX_BODY_BYTES,
+    max_wait_s: float = 120.0,
+    on_wait: Callable[[float, SourceError], None] | None = None,
+) -> Any:
+    """GET one JSON document (numbers as Decimal), e.g. a page of daily history.
+
+    Retries as ``fetch_one`` does (connection errors, timeouts, 5xx and what ``classify`` calls
+    retryable, after a jittered exponential backoff), and is more patient with rate limits,
+    since a backfill is not racing a round's deadline: a 429 waits for its Retry-After, or for
+    the backoff when it sends none. A wait longer than ``max_wait_s`` is not attempted.
+    ``on_wait(seconds, error)`` is told before each wait. Raises SourceError when it gives up.
+    """
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            payload, _ = await _get_payload(
+                client, name, url, timeout=timeout_s, classify=classify, max_bytes=max_bytes
+            )
+            return payload
+        except SourceError as e:
+            error = e
+        wait = _wait_before_retry(error, attempts, backoff_s)
+        if wait is None and error.outcome == "rate_limited":
+            base = backoff_s * 2 ** (attempts - 1)  # no Retry-After: "equal jitter", never 0
+            wait = base / 2 + random.uniform(0, base / 2)
+        if wait is None or attempts > retries:
+            suffix = "" if attempts <= 1 else f" after {attempts} attempts"
+            raise SourceError(
+                source=name, reason=error.reason + suffix, outcome=error.outcome
+            ) from None
+        if wait > max_wait_s:
+            limit = _secs(max_wait_s)
+            reason = f"{error.reason}; asked to wait {_secs(wait)} s, more than {limit} s"
+            raise SourceError(source=name, reason=reason, outcome=error.outcome) from None
+        if on_wait is not None:
+            on_wait(wait, error)
+        await asyncio.sleep(wait)

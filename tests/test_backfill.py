@@ -1,0 +1,534 @@
+"""`tracker backfill`: parsers on the pinned sample bodies, then pages against the fake exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Collection, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import Result
+
+from tests.fake_exchange import FakeExchange, daily_bar
+from tracker import backfill as bf
+from tracker import store
+from tracker.config import Settings
+from tracker.db import open_database
+from tracker.errors import InputError, SourceError
+from tracker.models import SQLModel
+from tracker.sources._http import decode_json, make_client
+
+PAYLOADS = Path(__file__).parent / "payloads"
+TODAY = dt.datetime.now(dt.UTC).date()
+DAY = dt.timedelta(days=1)
+Run = Callable[..., Result]
+
+
+def payload(name: str) -> Any:
+    return decode_json((PAYLOADS / f"{name}.json").read_bytes())
+
+
+def midnight_ts(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp())
+
+
+def series(
+    first: dt.date, last: dt.date, *, skip: Collection[dt.date] = ()
+) -> dict[dt.date, Decimal]:
+    """Closes for every day of [first, last] but ``skip``: 40000 + the day's ordinal mod 9973."""
+    out = {}
+    day = first
+    while day <= last:
+        if day not in skip:
+            out[day] = Decimal(40000 + day.toordinal() % 9973) + Decimal("0.25")
+        day += DAY
+    return out
+
+
+@pytest.fixture
+def engine(db_url: str) -> Any:
+    """An empty schema on SQLite and, when configured, PostgreSQL."""
+    eng = store.make_engine(db_url)
+    SQLModel.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+def stored(engine: Any, source: str) -> dict[dt.date, tuple[Decimal, Decimal, Decimal, Decimal]]:
+    from tracker.models import DailyPrice
+
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(table.c.date, table.c.open, table.c.high, table.c.low, table.c.close).where(
+                table.c.source == source
+            )
+        ).all()
+    return {r.date: (r.open, r.high, r.low, r.close) for r in rows}
+
+
+def expected(closes: Mapping[dt.date, Decimal]) -> dict[dt.date, tuple[Decimal, ...]]:
+    return {day: daily_bar(close) for day, close in closes.items()}
+
+
+def windows_asked(fx: FakeExchange, name: str) -> list[tuple[dt.date, dt.date]]:
+    """The [first, last] day of each request, read back from its query string."""
+    out = []
+    for r in fx.requests(name):
+        q = {k: v[0] for k, v in parse_qs(urlsplit(r.target).query).items()}
+        if name == "bitstamp":
+            first, last = int(q["start"]), int(q["end"])
+        elif name == "bitfinex":
+            first, last = int(q["start"]) // 1000, int(q["end"]) // 1000
+        else:
+            raise ValueError(name)
+        epoch = dt.date(1970, 1, 1)
+        out.append((epoch + dt.timedelta(seconds=first), epoch + dt.timedelta(seconds=last)))
+    return out
+
+
+def run(coro_fn: Callable[[Any], Any]) -> Any:
+    async def go() -> Any:
+        async with make_client() as client:
+            return await coro_fn(client)
+
+    return asyncio.run(go())
+
+
+def fill(engine: Any, fx: FakeExchange, source: str, **kw: Any) -> bf.BackfillResult:
+    kw.setdefault("pause_s", 0)
+    kw.setdefault("backoff_s", 0.01)
+    return run(  # type: ignore[no-any-return]
+        lambda client: bf.backfill(
+            client=client, engine=engine, source=source, base_url=fx.base_url(source), **kw
+        )
+    )
+
+
+# --- parsers, on the sample bodies ---------------------------------------------------------------
+
+
+def test_the_hourly_samples_are_refused_as_not_daily() -> None:
+    # The pinned samples are 1 h candles: a daily parser must notice, not store them as days.
+    with pytest.raises(SourceError, match="not BTC/USD"):
+        bf.SOURCES["bitstamp"].parse(payload("bitstamp_ohlc"))
+    for name, sample in (
+        ("bitfinex", "bitfinex_candles"),
+        ("coinbase", "coinbase_exchange_candles"),
+    ):
+        with pytest.raises(SourceError, match="not a daily candle"):
+            bf.SOURCES[name].parse(payload(sample))
+
+
+def test_bitstamp_columns() -> None:
+    body = payload("bitstamp_ohlc")
+    body["data"]["pair"] = "BTC/USD"
+    body["data"]["ohlc"][0]["timestamp"] = str(midnight_ts(dt.date(2024, 3, 13)))
+    (row,) = bf.SOURCES["bitstamp"].parse(body)
+    assert row == {
+        "currency": "USD", "date": dt.date(2024, 3, 13), "source": "bitstamp",
+        "open": Decimal("73241"), "high": Decimal("73293"), "low": Decimal("73240"),
+        "close": Decimal("73285"),
+    }  # fmt: skip
+
+
+def test_bitfinex_close_is_index_2() -> None:
+    body = payload("bitfinex_candles")  # [MTS, 3870.1, 3890, 3890, 3870.1, 0.05]
+    body[0][0] = Decimal(midnight_ts(dt.date(2019, 3, 11)) * 1000)
+    (row,) = bf.SOURCES["bitfinex"].parse(body)
+    assert row["date"] == dt.date(2019, 3, 11)
+    assert (row["open"], row["close"], row["high"], row["low"]) == (
+        Decimal("3870.1"), Decimal("3890"), Decimal("3890"), Decimal("3870.1"),
+    )  # fmt: skip
+
+
+def test_coinbase_columns_and_order() -> None:
+    body = payload("coinbase_exchange_candles")  # [time, low, high, open, close, volume]
+    older = list(body[0])
+    body[0][0] = Decimal(midnight_ts(dt.date(2024, 3, 14)))
+    older[0] = Decimal(midnight_ts(dt.date(2024, 3, 13)))
+    older[4] = Decimal("70000.5")
+    rows = bf.SOURCES["coinbase"].parse([body[0], older])  # newest first, as Coinbase sends
+    assert [r["date"] for r in rows] == [dt.date(2024, 3, 13), dt.date(2024, 3, 14)]
+    assert rows[1]["low"] == Decimal("73241.5") and rows[1]["high"] == Decimal("73402.47")
+    assert rows[1]["open"] == Decimal("73243.33") and rows[1]["close"] == Decimal("73370.65")
+    assert rows[0]["close"] == Decimal("70000.5")
+
+
+def test_coinbase_too_many_candles_is_a_clear_error() -> None:
+    error = bf.SOURCES["coinbase"].classify(
+        400, payload("coinbase_exchange_error_400_too_many_candles")
+    )
+    assert error is not None and "exceeds 300" in error.reason and not error.retryable
+
+
+def test_kraken_drops_the_open_candle() -> None:
+    body = payload("kraken_ohlc")
+    candles = body["result"]["XBTUSDT"]
+    for i, candle in enumerate(candles):
+        candle[0] = Decimal(midnight_ts(dt.date(2024, 1, 1) + i * DAY))
+    rows = bf.SOURCES["kraken"].parse(body)
+    assert len(rows) == len(candles) - 1  # the last row is today's, still open
+    assert rows[0]["close"] == Decimal("43361.1") and rows[0]["open"] == Decimal("43437.5")
+    assert rows[-1]["date"] == dt.date(2024, 1, 1) + (len(candles) - 2) * DAY
+
+
+def test_bitfinex_rate_limit_waits_its_minute() -> None:
+    error = bf.SOURCES["bitfinex"].classify(429, payload("bitfinex_error_ratelimit"))
+    assert error is not None and error.outcome == "rate_limited" and error.retry_after_s == 60
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def test_windows_cut_each_gap_into_pages() -> None:
+    gaps = [
+        bf.Gap(dt.date(2024, 1, 1), dt.date(2024, 1, 25)),
+        bf.Gap(dt.date(2024, 3, 1), dt.date(2024, 3, 1)),
+    ]
+    got = bf.windows(gaps, page_days=10)
+    assert [(w.first, w.last) for w in got] == [
+        (dt.date(2024, 1, 1), dt.date(2024, 1, 10)),
+        (dt.date(2024, 1, 11), dt.date(2024, 1, 20)),
+        (dt.date(2024, 1, 21), dt.date(2024, 1, 25)),
+        (dt.date(2024, 3, 1), dt.date(2024, 3, 1)),
+    ]
+    assert [(w.first, w.last) for w in bf.windows(gaps, page_days=720, pageable=False)] == [
+        (dt.date(2024, 1, 1), dt.date(2024, 3, 1))
+    ]
+
+
+# --- pages against the fake exchange -------------------------------------------------------------
+
+
+def test_bitstamp_pages_with_an_empty_page_an_overlap_and_a_429(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    first, last = TODAY - 120 * DAY, TODAY - DAY
+    hole = {first + n * DAY for n in range(30, 60)}  # exactly the second page: it comes back empty
+    closes = series(first, TODAY, skip=hole)  # TODAY's candle is still open
+    fake_exchange.set_daily("bitstamp", closes, overlap_days=3)
+    fake_exchange.set_fault("bitstamp", times=2)  # two pages answered normally, then a 429
+    fake_exchange.set_fault(
+        "bitstamp", status=429, headers={"Retry-After": "1"}, times=1, queue=True
+    )
+
+    result = fill(engine, fake_exchange, "bitstamp", start=first, page_days=30)
+
+    want = {d: c for d, c in closes.items() if d <= last}
+    assert stored(engine, "bitstamp") == expected(want)
+    asked = windows_asked(fake_exchange, "bitstamp")
+    pages = [(first + n * 30 * DAY, min(first + (n * 30 + 29) * DAY, last)) for n in range(4)]
+    assert asked == pages[:2] + pages[2:3] + pages[2:]  # the third page twice: 429, then again
+    served = [r.served for r in fake_exchange.requests("bitstamp")]
+    assert served == ["ok", "ok", "HTTP 429", "ok", "ok"]
+    log = fake_exchange.requests("bitstamp")
+    assert log[3].at - log[2].at >= 0.95  # Retry-After: 1 was honoured
+    assert result.added == len(want) and result.requests == 4
+    assert [(g.first, g.last) for g in result.missing_after] == [(min(hole), max(hole))]
+    assert "30 day" in "\n".join(result.lines())
+
+
+def test_bitfinex_pages_overlap_and_a_429_without_retry_after(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    first = TODAY - 100 * DAY
+    closes = series(first, TODAY)
+    fake_exchange.set_daily("bitfinex", closes, overlap_days=5)
+    fake_exchange.set_fault("bitfinex", times=1)
+    fake_exchange.set_fault("bitfinex", status=429, times=1, queue=True)
+
+    result = fill(engine, fake_exchange, "bitfinex", start=first, page_days=40)
+
+    want = {d: c for d, c in closes.items() if d < TODAY}  # the open candle is not stored
+    assert stored(engine, "bitfinex") == expected(want)
+    assert result.added == len(want) and result.requests == 3
+    assert [r.served for r in fake_exchange.requests("bitfinex")] == ["ok", "HTTP 429", "ok", "ok"]
+
+
+def test_a_rerun_adds_nothing_and_asks_nothing(engine: Any, fake_exchange: FakeExchange) -> None:
+    first = TODAY - 50 * DAY
+    fake_exchange.set_daily("bitstamp", series(first, TODAY))
+    once = fill(engine, fake_exchange, "bitstamp", start=first, page_days=20)
+    before = stored(engine, "bitstamp")
+    asked = len(fake_exchange.requests("bitstamp"))
+    again = fill(engine, fake_exchange, "bitstamp", start=first, page_days=20)
+    assert once.added == 50 and again.added == 0 and again.requests == 0
+    assert len(fake_exchange.requests("bitstamp")) == asked
+    assert stored(engine, "bitstamp") == before
+    assert "nothing missing" in again.lines()[0]
+
+
+def test_an_interrupted_run_resumes_at_its_gap(engine: Any, fake_exchange: FakeExchange) -> None:
+    first = TODAY - 90 * DAY
+    closes = series(first, TODAY)
+    fake_exchange.set_daily("bitstamp", closes)
+    fake_exchange.set_fault("bitstamp", times=2)
+    fake_exchange.set_fault("bitstamp", status=503, queue=True)  # down from the third page on
+
+    with pytest.raises(SourceError, match="run it again to resume"):
+        fill(engine, fake_exchange, "bitstamp", start=first, page_days=25, retries=1)
+    assert sorted(stored(engine, "bitstamp")) == [first + n * DAY for n in range(50)]
+
+    fake_exchange.clear_faults()
+    seen = len(fake_exchange.requests("bitstamp"))
+    result = fill(engine, fake_exchange, "bitstamp", start=first, page_days=25)
+    rerun = windows_asked(fake_exchange, "bitstamp")[seen:]
+    assert rerun == [(first + 50 * DAY, first + 74 * DAY), (first + 75 * DAY, TODAY - DAY)]
+    assert result.added == 40 and result.missing_before == 40
+    assert stored(engine, "bitstamp") == expected({d: c for d, c in closes.items() if d < TODAY})
+
+
+def test_coinbase_asks_at_most_300_days_at_a_time(engine: Any, fake_exchange: FakeExchange) -> None:
+    first = TODAY - 400 * DAY
+    closes = series(first, TODAY)
+    fake_exchange.set_daily("coinbase", closes)
+    result = fill(
+        engine, fake_exchange, "coinbase", start=first
+    )  # the fake refuses > 300 (HTTP 400)
+    assert result.requests == 2 and result.added == 400
+    assert stored(engine, "coinbase") == expected({d: c for d, c in closes.items() if d < TODAY})
+
+
+def test_kraken_one_request_and_older_days_are_named(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    closes = series(TODAY - 800 * DAY, TODAY - DAY)
+    fake_exchange.set_daily("kraken", closes)
+    result = fill(engine, fake_exchange, "kraken", start=TODAY - 800 * DAY)
+    assert result.requests == 1 and len(fake_exchange.requests("kraken")) == 1
+    oldest = TODAY - 719 * DAY
+    assert sorted(stored(engine, "kraken")) == [oldest + n * DAY for n in range(719)]
+    assert result.unreachable == bf.Gap(TODAY - 800 * DAY, oldest - DAY)
+    assert "cannot come from it" in "\n".join(result.lines())
+
+
+def test_a_page_that_is_not_json_fails_with_the_page_named(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    fake_exchange.set_daily("bitstamp", series(TODAY - 10 * DAY, TODAY))
+    fake_exchange.set_fault("bitstamp", malformed=True)
+    with pytest.raises(SourceError, match=r"page .* to .*: body is not JSON"):
+        fill(engine, fake_exchange, "bitstamp", start=TODAY - 10 * DAY)
+    assert stored(engine, "bitstamp") == {}
+
+
+def test_fetch_day_for_the_daily_job(fake_exchange: FakeExchange) -> None:
+    closes = series(TODAY - 5 * DAY, TODAY)
+    fake_exchange.set_daily("bitstamp", closes)
+    base = fake_exchange.base_url("bitstamp")
+    yesterday = TODAY - DAY
+    row = run(lambda c: bf.fetch_day(c, yesterday, base_url=base))
+    o, h, low, close = daily_bar(closes[yesterday])
+    assert row == {"currency": "USD", "date": yesterday, "source": "bitstamp",
+                   "open": o, "high": h, "low": low, "close": close}  # fmt: skip
+    assert run(lambda c: bf.fetch_day(c, TODAY - 30 * DAY, base_url=base)) is None
+    asked = len(fake_exchange.requests("bitstamp"))
+    assert run(lambda c: bf.fetch_day(c, TODAY, base_url=base)) is None  # still open
+    assert len(fake_exchange.requests("bitstamp")) == asked
+
+
+def test_plain_http_is_refused_for_other_hosts(engine: Any) -> None:
+    from tracker.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="loopback"):
+        run(lambda c: bf.backfill(client=c, engine=engine, base_url="http://example.com"))
+
+
+def test_endpoint_follows_the_spot_host_except_coinbase() -> None:
+    settings = Settings()
+    assert bf.endpoint(settings, "bitstamp").base_url == settings.sources["bitstamp"].base_url
+    assert bf.endpoint(settings, "coinbase").base_url == "https://api.exchange.coinbase.com"
+    with pytest.raises(InputError, match="unknown history source"):
+        bf.endpoint(settings, "gemini")
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(fake_exchange.config_toml(timeout_s=2))
+    monkeypatch.setenv("TRACKER_CONFIG", str(path))
+    return path
+
+
+def test_backfill_command_is_quiet_in_a_pipe_and_idempotent(
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+) -> None:
+    first = TODAY - 30 * DAY
+    fake_exchange.set_daily("bitstamp", series(first, TODAY))
+    done = run_cli("backfill", "--from", first.isoformat(), "--format", "json")
+    assert done.exit_code == 0, done.stderr
+    assert done.stderr == ""  # no progress bar in a pipe
+    data = json.loads(done.stdout)
+    assert (data["added"], data["requests"], data["missing_before"]) == (30, 1, 30)
+    again = run_cli("backfill", "--from", first.isoformat())
+    assert again.exit_code == 0 and "nothing missing" in again.stdout
+    assert len(fake_exchange.requests("bitstamp")) == 1
+
+
+def test_backfill_check_lists_the_days_more_than_1_percent_apart(
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+) -> None:
+    first = TODAY - 40 * DAY
+    closes = series(first, TODAY)
+    other = dict(closes)
+    far, near = first + 10 * DAY, first + 20 * DAY
+    other[far] = closes[far] * Decimal("1.015")  # 1.5 % off: listed
+    other[near] = closes[near] * Decimal("0.995")  # 0.5 % off: within the tolerance
+    fake_exchange.set_daily("bitstamp", closes)
+    fake_exchange.set_daily("bitfinex", other)
+    assert run_cli("backfill", "--from", first.isoformat()).exit_code == 0
+
+    done = run_cli(
+        "backfill", "--check", "bitfinex", "--from", first.isoformat(), "--format", "json"
+    )
+    assert done.exit_code == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["reference"] == "bitstamp" and data["overlap_days"] == 40
+    assert data["differences"] == [
+        {"date": far.isoformat(), "bitfinex": format(other[far], "f"),
+         "bitstamp": format(closes[far], "f"), "difference_pct": "+1.50"}
+    ]  # fmt: skip
+    assert "bitfinex" in done.stderr  # what the fill did goes to stderr
+    text = run_cli("backfill", "--check", "bitfinex", "--from", first.isoformat())
+    assert "1 differ by more than 1 %" in text.stdout and far.isoformat() in text.stdout
+
+
+def test_backfill_csv_is_all_or_nothing_and_idempotent(tmp_path: Path, run_cli: Run) -> None:
+    good = tmp_path / "mine.csv"
+    good.write_text("date,open,high,low,close\n2013-05-01,1,3,1,2.5\n2013-05-02,,,,3\n")
+    done = run_cli("backfill", "--csv", str(good), "--source", "mine", "--format", "json")
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == 2
+    again = run_cli("backfill", "--csv", str(good), "--source", "mine", "--format", "json")
+    assert json.loads(again.stdout)["added"] == 0
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,open,high,low,close\n2013-06-01,1,3,1,2.5\n2013-06-02,1,3,1,oops\n")
+    failed = run_cli("backfill", "--csv", str(bad), "--source", "mine")
+    assert failed.exit_code == 1
+    assert failed.stderr.count("\n") == 1 and "oops" in failed.stderr
+    eng = sa.create_engine(os.environ["TRACKER_DATABASE_URL"])
+    with eng.connect() as conn:
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM daily_prices WHERE source = 'mine'")
+        ).scalar()
+    eng.dispose()
+    assert n == 2  # the bad file added nothing, not even its good first row
+
+
+def test_backfill_refuses_bad_input(run_cli: Run) -> None:
+    for args, needle in (
+        (("--source", "gemini"), "unknown history source"),
+        (("--from", "2024-02-30"), "not a date"),
+        (("--from", "2024-03-02", "--to", "2024-03-01"), "after"),
+        (("--to", (TODAY + DAY).isoformat()), "future"),
+        (("--check", "bitfinex", "--tolerance", "-1"), "positive"),
+    ):
+        done = run_cli("backfill", *args)
+        assert done.exit_code == 1, args
+        assert needle in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_the_progress_bar_draws_without_error() -> None:
+    bar = bf.ProgressBar("bitstamp", enabled=True)
+    with bar.running():
+        bar.plan(10, 2)
+        bar.page(bf.Page(bf.Gap(TODAY - 10 * DAY, TODAY - 6 * DAY), 5, 5, 5))
+        bar.wait(1.0, SourceError(source="bitstamp", reason="HTTP 429"))
+    silent = bf.ProgressBar("bitstamp", enabled=False)
+    with silent.running():
+        silent.plan(10, 2)
+
+
+def test_a_migrated_database_with_bundled_history_takes_a_backfill(
+    tmp_path: Path, fake_exchange: FakeExchange
+) -> None:
+    opened = open_database(f"sqlite:///{tmp_path / 'n.db'}", settings=Settings())
+    fake_exchange.set_daily("bitstamp", series(TODAY - 5 * DAY, TODAY))
+    try:
+        result = fill(opened.engine, fake_exchange, "bitstamp", start=TODAY - 5 * DAY)
+        assert result.added == 5
+        with opened.engine.connect() as conn:
+            whole = store.daily_gaps(conn=conn, start=dt.date(2014, 3, 1), end=dt.date(2026, 1, 13))
+        assert whole == []  # the bundled series has every day
+    finally:
+        opened.engine.dispose()
+
+
+def test_todays_candle_is_never_stored_even_when_served(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    closes = series(TODAY - 3 * DAY, TODAY)
+    candles = [
+        {"timestamp": str(midnight_ts(d)), "open": "1", "high": "2", "low": "1", "close": str(c)}
+        for d, c in closes.items()
+    ]
+    body = {"data": {"pair": "BTC/USD", "ohlc": candles}}  # as if exclude_current_candle failed
+    fake_exchange.set_fault("bitstamp", body=json.dumps(body))
+    result = fill(engine, fake_exchange, "bitstamp", start=TODAY - 3 * DAY)
+    assert sorted(stored(engine, "bitstamp")) == [TODAY - 3 * DAY, TODAY - 2 * DAY, TODAY - DAY]
+    assert result.added == 3
+
+
+def test_check_compares_an_imported_series_without_fetching(
+    tmp_path: Path, run_cli: Run, fake_exchange: FakeExchange
+) -> None:
+    from tests.helpers import bundled_close
+
+    days = ("2025-04-12", "2025-04-13", "2025-04-14")
+    closes = {d: bundled_close(d) for d in days}
+    closes["2025-04-13"] = (closes["2025-04-13"] * Decimal("0.98")).quantize(Decimal("0.01"))
+    path = tmp_path / "other.csv"
+    path.write_text("date,close\n" + "".join(f"{d},{c}\n" for d, c in closes.items()))
+    assert run_cli("backfill", "--csv", str(path), "--source", "other").exit_code == 0
+
+    done = run_cli("backfill", "--check", "other", "--format", "csv")
+    assert done.exit_code == 0, done.stderr
+    pct = (closes["2025-04-13"] - bundled_close("2025-04-13")) / bundled_close("2025-04-13") * 100
+    assert done.stdout.splitlines() == [
+        "date,other,bundled,difference_pct",
+        f"2025-04-13,{closes['2025-04-13']},{bundled_close('2025-04-13')},{pct:+.2f}",
+    ]
+    assert fake_exchange.requests("bitstamp") == []  # nothing was fetched
+    missing = run_cli("backfill", "--check", "nothing-here")
+    assert (
+        missing.exit_code == 1
+        and "no daily closes are stored from 'nothing-here'" in missing.stderr
+    )
+
+
+def test_compare_reads_both_series_from_the_store(engine: Any) -> None:
+    days = [dt.date(2024, 5, d) for d in range(1, 6)]
+    ref = {d: Decimal(60000 + 100 * n) for n, d in enumerate(days)}
+    mine = dict(ref)
+    mine[days[1]] = ref[days[1]] * Decimal("1.0101")  # 1.01 %: over
+    mine[days[2]] = ref[days[2]] * Decimal("0.99")  # exactly 1 %: not over
+    del mine[days[4]]  # not in common
+    rows = [
+        {"currency": "USD", "date": d, "source": src, "close": c}
+        for src, series_ in (("bitstamp", ref), ("mine", mine))
+        for d, c in series_.items()
+    ]
+    with store.write_connection(engine) as conn:
+        store.insert_daily_prices(conn=conn, rows=rows)
+    with engine.connect() as conn:
+        assert bf.default_reference(conn=conn, source="mine") == "bitstamp"
+        result = bf.compare(conn=conn, source="mine", reference="bitstamp")
+        with pytest.raises(InputError, match="no daily closes are stored from 'kraken'"):
+            bf.compare(conn=conn, source="mine", reference="kraken")
+    assert (result.overlap, result.first, result.last) == (4, days[0], days[3])
+    assert [(d.day, d.close, d.reference_close) for d in result.differences] == [
+        (days[1], mine[days[1]], ref[days[1]])
+    ]
+    assert result.differences[0].pct == Decimal("1.01")
