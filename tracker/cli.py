@@ -494,8 +494,8 @@ def backfill(
         str | None,
         typer.Option(
             "--check",
-            help="Fill this exchange's missing days, then list the days its close differs "
-            "from --against by more than --tolerance %.",
+            help="List the days this series' close differs from --against by more than "
+            "--tolerance % (an exchange's missing days are fetched first).",
         ),
     ] = None,
     against: Annotated[
@@ -515,6 +515,8 @@ def backfill(
     between pages and waiting out rate limits; each page is stored as it arrives, so a rerun
     adds nothing and an interrupted run resumes where it stopped. Today's candle is still
     open and is never stored. A progress bar shows on a terminal, nothing in a pipe.
+    --csv FILE loads a date,open,high,low,close file, all or nothing; --check SERIES lists
+    the days it is more than 1 % off another series.
 
     Example: tracker backfill --source bitstamp --from 2024-01-01
     """
@@ -537,16 +539,19 @@ def backfill(
         out(bf.render_summary(done, fmt.value))
         return
     if check is not None and source is not None:
-        raise InputError("--check names the exchange to fetch and check: drop --source")
-    name = bf.daily_source(check or source or bf.PRIMARY).name
+        raise InputError("--check names the series to fetch and check: drop --source")
+    name = check or source or bf.PRIMARY
+    if check is None:
+        bf.daily_source(name)  # an exchange, or one line saying which ones there are
     tol = parse_tolerance(tolerance)
     engine = obj.open(settings).engine
-    result = run_backfill(settings, engine, name, start=start, end=end, today=today)
-    if check is None:
-        out(bf.render_summary(result, fmt.value))
-        return
-    for line in result.lines():
-        typer.echo(line, err=True)
+    if name in bf.SOURCES:  # an exchange: fill its missing days first
+        result = run_backfill(settings, engine, name, start=start, end=end, today=today)
+        if check is None:
+            out(bf.render_summary(result, fmt.value))
+            return
+        for line in result.lines():
+            typer.echo(line, err=True)
     with engine.connect() as conn:
         reference = against or bf.default_reference(conn=conn, source=name)
         checked = bf.compare(
