@@ -107,3 +107,20 @@ def test_a_config_silent_on_holders_keeps_the_shipped_seeds(tmp_path: Path) -> N
     assert len(s.holdings) == 5 and s.report.max_price_age_s == 60
     cfg.write_text("holders = []\nholdings = []\n")
     assert load_settings(cfg).holdings == ()
+
+
+def test_history_endpoints(tmp_path: Path) -> None:
+    from tracker.backfill import endpoint
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[history.coinbase]\nbase_url = "https://mirror.example/cb"\ntimeout_s = 9\n')
+    s = load_settings(cfg)
+    assert endpoint(s, "coinbase").base_url == "https://mirror.example/cb"
+    assert endpoint(s, "coinbase").timeout_s == 9
+    assert endpoint(s, "bitstamp").base_url == DEFAULT_BASE_URLS["bitstamp"]  # the spot host
+    cfg.write_text('[history.binance]\nbase_url = "https://x"\n')
+    with pytest.raises(ConfigError, match="unknown history source 'binance'"):
+        load_settings(cfg)
+    cfg.write_text('[history.kraken]\nbase_url = "http://api.kraken.com"\n')
+    with pytest.raises(ConfigError, match="loopback"):
+        load_settings(cfg)

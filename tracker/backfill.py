@@ -266,13 +266,10 @@ def endpoint(settings: Settings, name: str) -> Endpoint:
     the default (coinbase's candles are on api.exchange.coinbase.com, not its spot host).
     """
     spec = daily_source(name)
-    section = getattr(settings, "history", None)
-    entry = section.get(name) if isinstance(section, Mapping) else None
-    url = getattr(entry, "base_url", None)
-    timeout = getattr(entry, "timeout_s", None)
-    timeout_s = float(timeout) if isinstance(timeout, int | float) else DEFAULT_TIMEOUT_S
-    if isinstance(url, str) and url:
-        return Endpoint(url, timeout_s)
+    entry = settings.history.get(name)
+    timeout_s = DEFAULT_TIMEOUT_S if entry is None else entry.timeout_s
+    if entry is not None and entry.base_url:
+        return Endpoint(entry.base_url, timeout_s)
     if spec.spot_host and name in settings.sources:
         return Endpoint(settings.sources[name].base_url, timeout_s)
     return Endpoint(spec.base_url, timeout_s)

@@ -116,6 +116,21 @@ class SourceSettings(_Strict):
         return check_base_url(v)
 
 
+HISTORY_SOURCES = ("bitstamp", "bitfinex", "coinbase", "kraken")
+
+
+class HistorySourceSettings(_Strict):
+    """Where an exchange's daily candles live (`tracker backfill`, the daily close job)."""
+
+    base_url: str | None = None  # None: the spot source's host (coinbase: its exchange API)
+    timeout_s: float = Field(30, gt=0, le=300)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_base_url(v)
+
+
 def _default_sources() -> dict[str, SourceSettings]:
     return {name: SourceSettings(base_url=url) for name, url in DEFAULT_BASE_URLS.items()}
 
@@ -148,6 +163,7 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     report: ReportSettings = ReportSettings()
     sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
+    history: dict[str, HistorySourceSettings] = Field(default_factory=dict)
     holders: tuple[HolderSettings, ...] = ()
     holdings: tuple[HoldingSettings, ...] = ()
     path: Path | None = None  # the file these came from, if any
@@ -170,6 +186,18 @@ class Settings(_Strict):
                 raise ValueError(f"[sources.{name}] must be a table")
             merged[name] = {**merged[name], **table}
         return merged
+
+    @field_validator("history")
+    @classmethod
+    def _history_known(
+        cls, v: dict[str, HistorySourceSettings]
+    ) -> dict[str, HistorySourceSettings]:
+        unknown = sorted(set(v) - set(HISTORY_SOURCES))
+        if unknown:
+            raise ValueError(
+                f"unknown history source {unknown[0]!r} (known: {', '.join(HISTORY_SOURCES)})"
+            )
+        return v
 
     @model_validator(mode="after")
     def _holders_known(self) -> Settings:

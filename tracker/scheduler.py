@@ -27,9 +27,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tracker import history, pipeline
+from tracker import backfill, history, pipeline, store
 from tracker.config import Settings
-from tracker.errors import TrackerError
+from tracker.errors import SourceError, TrackerError
 from tracker.models import RoundReport, RoundStatus
 
 log = logging.getLogger("tracker.service")
@@ -265,6 +265,7 @@ class Service:
     _loop: asyncio.AbstractEventLoop | None = None
     _client: httpx.AsyncClient | None = None
     _inflight: concurrent.futures.Future[RoundReport] | None = None
+    _daily: concurrent.futures.Future[Any] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _idle: threading.Event = field(default_factory=threading.Event)
     _scheduler: Any = None
@@ -345,8 +346,15 @@ class Service:
             self.stop(EXIT_DB_UNREACHABLE)
 
     def daily_job(self) -> None:
-        """Store yesterday's daily close (from the exchanges' history, else our consensus)."""
+        """Store yesterday's daily close: Bitstamp's finished candle when it answers, else
+        the close of our own consensus rounds of that day (history.store_daily_close)."""
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        try:
+            self._store_exchange_close(day)
+        except SourceError as e:
+            log.warning("daily close for %s: %s unavailable (%s)", day, backfill.PRIMARY, e.reason)
+        except Exception:
+            log.exception("daily close for %s from %s failed", day, backfill.PRIMARY)
         try:
             source = history.store_daily_close(engine=self.engine, day=day)
         except Exception:
@@ -356,6 +364,21 @@ class Service:
             log.warning("no daily close for %s: no history and no consensus that day", day)
         else:
             log.info("daily close for %s stored from %s", day, source)
+
+    def _store_exchange_close(self, day: dt.date) -> None:
+        assert self._loop is not None and self._client is not None
+        where = backfill.endpoint(self.settings, backfill.PRIMARY)
+        coro = backfill.fetch_day(
+            self._client, day, base_url=where.base_url, timeout_s=where.timeout_s, retries=2
+        )
+        self._daily = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            row = self._daily.result(timeout=4 * where.timeout_s)
+        finally:
+            self._daily = None
+        if row is not None:
+            with store.write_connection(self.engine) as conn:
+                store.insert_daily_prices(conn=conn, rows=[row])
 
     def watchdog_job(self) -> None:
         """APScheduler 3 can stop running jobs while still reporting itself running; a
@@ -374,9 +397,9 @@ class Service:
         if code is not None and self.exit_code == EXIT_OK:
             self.exit_code = code
         self._stopping.set()
-        inflight = self._inflight
-        if inflight is not None:
-            inflight.cancel()
+        for running in (self._inflight, self._daily):
+            if running is not None:
+                running.cancel()
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
