@@ -453,3 +453,20 @@ def test_the_daily_job_falls_back_to_the_days_consensus(
     with store.read_session(service.engine) as session:
         row = store.latest_daily_close(session=session, on_or_before=yesterday)
     assert row is not None and (row.source, row.close) == ("consensus", Decimal("86000"))
+
+
+def test_status_names_gaps_in_the_daily_series(run_cli: Run) -> None:
+    import json
+
+    data = json.loads(run_cli("status", "--format", "json").stdout)
+    today = dt.datetime.now(dt.UTC).date()
+    newest_bundled = dt.date(2026, 1, 13)
+    first_missing = max(newest_bundled + dt.timedelta(days=1), today - dt.timedelta(days=365))
+    last_missing = today - dt.timedelta(days=1)
+    days = (last_missing - first_missing).days + 1
+    assert data["daily_prices"]["newest"] == newest_bundled.isoformat()
+    if days > 0:
+        unit = "day" if days == 1 else "days"
+        assert data["daily_prices"]["gaps"] == [f"{first_missing} to {last_missing} ({days} {unit})"] or (
+            days == 1 and data["daily_prices"]["gaps"] == [f"{first_missing} ({days} day)"]
+        )

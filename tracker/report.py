@@ -457,9 +457,7 @@ LEDGER_FIELDS = (
 
 def ledger_rows(ledgers: list[HolderLedger]) -> list[dict[str, Any]]:
     return [
-        {"id": c.id, "holder": lg.holder.slug, **claim_dict(c)}
-        for lg in ledgers
-        for c in lg.claims
+        {"id": c.id, "holder": lg.holder.slug, **claim_dict(c)} for lg in ledgers for c in lg.claims
     ]
 
 
@@ -652,8 +650,12 @@ def render_status(data: dict[str, Any], fmt: str) -> str:
         )
     lines.append(f"Database: {data['database']['url']} (schema {data['database']['schema']})")
     lines.append(f"Daily prices: newest close {data['daily_prices']['newest'] or 'none'}")
-    for gap in data["daily_prices"].get("gaps", []):
-        lines.append(f"  missing: {gap}")
+    gaps = data["daily_prices"]["gaps"]
+    if gaps:
+        lines.append(
+            f"  missing since {data['daily_prices']['gaps_checked_since']}: {', '.join(gaps)}"
+            " (run `tracker backfill`)"
+        )
     if data["last_rounds"]:
         lines.append("Last rounds: " + ", ".join(
             f"{r['round_id']} {r['status']}" for r in data["last_rounds"]

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from tracker import holdings, store, valuation
 from tracker.models import Bound, PriceKind, PricePoint
 from tracker.report import Report, human_age, iso, price_text
+from tracker.timeline import missing_days
 from tracker.valuation import PriceChoice, covers_until, judge
 
 
@@ -124,6 +125,9 @@ def assemble_report(
     )
 
 
+GAP_WINDOW = dt.timedelta(days=365)
+
+
 def gather_status(
     *, session: Session, now: dt.datetime, max_price_age: dt.timedelta, source_names: list[str]
 ) -> dict[str, Any]:
@@ -172,5 +176,15 @@ def gather_status(
             }
             for h in health
         ],
-        "daily_prices": {"newest": None if newest_daily is None else newest_daily.isoformat()},
+        "daily_prices": {
+            "newest": None if newest_daily is None else newest_daily.isoformat(),
+            # bounded to a year, so status costs the same on a ten-year database
+            "gaps": [
+                str(gap)
+                for gap in missing_days(
+                    conn=session.connection(), start=now.date() - GAP_WINDOW, today=now.date()
+                )
+            ],
+            "gaps_checked_since": (now.date() - GAP_WINDOW).isoformat(),
+        },
     }

@@ -162,9 +162,17 @@ def insert_daily_prices(*, conn: Connection, rows: Sequence[Mapping[str, Any]]) 
     if not rows:
         return 0
     table = DailyPrice.__table__  # type: ignore[attr-defined]
-    before = count_daily_prices(conn=conn)
+    # Count only within the batch's own dates (a primary-key range), so a backfill page costs
+    # the same on a large table as on an empty one.
+    span = sa.and_(
+        table.c.currency.in_({r["currency"] for r in rows}),
+        table.c.date.between(min(r["date"] for r in rows), max(r["date"] for r in rows)),
+        table.c.source.in_({r["source"] for r in rows}),
+    )
+    counted = sa.select(sa.func.count()).select_from(table).where(span)
+    before = int(conn.execute(counted).scalar_one())
     conn.execute(_insert_ignoring_duplicates(conn, table), list(rows))
-    return count_daily_prices(conn=conn) - before
+    return int(conn.execute(counted).scalar_one()) - before
 
 
 def count_daily_prices(*, conn: Connection, source: str | None = None) -> int:
