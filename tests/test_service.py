@@ -312,15 +312,47 @@ def test_one_good_round_resets_the_failure_count(
         service._stop_loop()
 
 
-def test_the_watchdog_stops_a_stalled_scheduler(service_cfg: Path, tmp_path: Path) -> None:
+def test_the_watchdog_stops_a_stalled_scheduler(
+    service_cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler that says it is running but runs no job (APScheduler 3 can do that):
+    the watchdog, in its own thread, ends the service with a non-zero exit."""
+    from apscheduler.schedulers.base import BaseScheduler
+
+    runs = []
+    real = BaseScheduler._process_jobs
+
+    def stalls_after_one(self: BaseScheduler) -> float:
+        if not runs:
+            runs.append(1)
+            return real(self)  # type: ignore[no-any-return]
+        return 3600.0  # "nothing due for an hour", forever
+
+    monkeypatch.setattr(BaseScheduler, "_process_jobs", stalls_after_one)
+    settings = load_settings(service_cfg)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)),
+                      watchdog_slack_s=0.5)  # fmt: skip
+    began = time.monotonic()
+    assert service.run() == EXIT_SCHEDULER_STALLED
+    # limit: max(3 x 0.2, 0.2 + round_timeout 1) + 0.5 slack = 1.7 s, checked every 0.2 s
+    assert time.monotonic() - began < 1.7 + 3
+
+
+def test_a_failing_scheduler_is_not_swallowed(
+    service_cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    def broken(self: BaseScheduler) -> float:
+        raise RuntimeError("job store unavailable")
+
+    monkeypatch.setattr(BaseScheduler, "_process_jobs", broken)
     settings = load_settings(service_cfg)
     engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
     service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
-    service.watchdog_job()
-    assert service.exit_code == 0
-    service.last_tick = time.monotonic() - 3600
-    service.watchdog_job()
-    assert service.exit_code == EXIT_SCHEDULER_STALLED
+    assert service.run() == EXIT_SCHEDULER_STALLED
+    assert not Path(f"{db_path(tmp_path)}.service").exists()  # the lock was released
 
 
 def test_daily_close_from_the_days_consensus(tmp_path: Path) -> None:
@@ -430,7 +462,11 @@ def test_the_daily_job_stores_yesterdays_exchange_close(
         service._stop_loop()
     with store.read_session(service.engine) as session:
         row = store.latest_daily_close(session=session, on_or_before=yesterday)
-    assert row is not None and (row.date, row.source, row.close) == (yesterday, "bitstamp", Decimal("87654.32"))
+    assert row is not None and (row.date, row.source, row.close) == (
+        yesterday,
+        "bitstamp",
+        Decimal("87654.32"),
+    )
 
 
 def test_the_daily_job_falls_back_to_the_days_consensus(
@@ -467,6 +503,6 @@ def test_status_names_gaps_in_the_daily_series(run_cli: Run) -> None:
     assert data["daily_prices"]["newest"] == newest_bundled.isoformat()
     if days > 0:
         unit = "day" if days == 1 else "days"
-        assert data["daily_prices"]["gaps"] == [f"{first_missing} to {last_missing} ({days} {unit})"] or (
-            days == 1 and data["daily_prices"]["gaps"] == [f"{first_missing} ({days} day)"]
-        )
+        assert data["daily_prices"]["gaps"] == [
+            f"{first_missing} to {last_missing} ({days} {unit})"
+        ] or (days == 1 and data["daily_prices"]["gaps"] == [f"{first_missing} ({days} day)"])

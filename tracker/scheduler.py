@@ -267,6 +267,8 @@ class Service:
     _inflight: concurrent.futures.Future[RoundReport] | None = None
     _daily: concurrent.futures.Future[Any] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _finished: threading.Event = field(default_factory=threading.Event)
+    watchdog_slack_s: float = 30.0
     _idle: threading.Event = field(default_factory=threading.Event)
     _scheduler: Any = None
     _client_factory: Callable[[], httpx.AsyncClient] | None = None
@@ -380,14 +382,31 @@ class Service:
             with store.write_connection(self.engine) as conn:
                 store.insert_daily_prices(conn=conn, rows=[row])
 
-    def watchdog_job(self) -> None:
+    def watchdog_check(self) -> bool:
         """APScheduler 3 can stop running jobs while still reporting itself running; a
-        round that has not started long after it was due means the service must restart."""
+        round that has not started long after it was due means the service must restart.
+        Returns True when it asked the service to stop."""
         interval = self.settings.schedule.interval_s
-        limit = max(3 * interval, interval + self.settings.fetch.round_timeout_s + 30)
-        if time.monotonic() - self.last_tick > limit:
-            log.critical("no round started for %.0f s: scheduler stalled, exiting", limit)
-            self.stop(EXIT_SCHEDULER_STALLED)
+        limit = (
+            max(3 * interval, interval + self.settings.fetch.round_timeout_s)
+            + self.watchdog_slack_s
+        )
+        if time.monotonic() - self.last_tick <= limit:
+            return False
+        log.critical("no round started for %.0f s: scheduler stalled, exiting", limit)
+        self.stop(EXIT_SCHEDULER_STALLED)
+        return True
+
+    def _watch(self) -> None:
+        """The watchdog runs in its own thread, not as a job of the scheduler it watches."""
+        period = min(self.settings.schedule.interval_s, 5.0)
+        while not self._stopping.wait(period):
+            if self.watchdog_check():
+                break
+        # a main loop too stuck to notice the stop: leave anyway, the supervisor restarts us
+        if self.exit_code and not self._finished.wait(SHUTDOWN_GRACE_S + 5):
+            log.critical("the scheduler did not stop: exiting hard")
+            os._exit(self.exit_code)
 
     # lifecycle
 
@@ -447,10 +466,8 @@ class Service:
             self.daily_job, CronTrigger(hour=at.hour, minute=at.minute, timezone=dt.UTC),
             id="daily_close",
         )  # fmt: skip
-        scheduler.add_job(
-            self.watchdog_job, IntervalTrigger(seconds=max(1.0, interval)), id="watchdog"
-        )
         self._scheduler = scheduler
+        threading.Thread(target=self._watch, name="tracker-watchdog", daemon=True).start()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         log.info(
             "service started: a round every %gs, daily close at %s UTC, pid %d",
@@ -458,6 +475,10 @@ class Service:
         )  # fmt: skip
         try:
             scheduler.start()  # blocks until stop()
+        except Exception:
+            # not swallowed: the scheduler's own failure ends the service for a restart
+            log.exception("the scheduler failed")
+            self.exit_code = self.exit_code or EXIT_SCHEDULER_STALLED
         finally:
             self._stopping.set()
             if not self._idle.wait(SHUTDOWN_GRACE_S):
@@ -467,6 +488,7 @@ class Service:
             self._stop_loop()
             self.lock.release()
             log.info("service stopped (exit %d)", self.exit_code)
+            self._finished.set()
         return self.exit_code
 
 
