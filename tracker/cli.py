@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -164,16 +163,6 @@ def parse_at(text: str, *, current: dt.datetime) -> dt.datetime:
     return instant
 
 
-def parse_price(text: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").replace("_", "").lstrip("$"))
-    except InvalidOperation:
-        raise InputError(f"--what-if {text!r} is not a price (e.g. 100000 or 84575.75)") from None
-    if not value.is_finite() or value <= 0:
-        raise InputError(f"--what-if {text!r} must be a positive price")
-    return value
-
-
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -211,7 +200,9 @@ def report(
     obj: Context = ctx.obj
     current = now()
     instant = None if at is None else parse_at(at, current=current)
-    price = None if what_if is None else parse_price(what_if)
+    from tracker.holdings import parse_number
+
+    price = None if what_if is None else parse_number(what_if, what="--what-if", example="100000")
     settings = obj.settings()
     opened = obj.open(settings)
     from tracker.store import read_session
@@ -451,18 +442,6 @@ def day_option(text: str | None, *, what: str, today: dt.date) -> dt.date | None
     return None if text is None else parse_date(text, today=today, what=what)
 
 
-def parse_tolerance(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip().rstrip("%"))
-    except InvalidOperation:
-        raise InputError(
-            f"--tolerance {text!r} is not a number of percent (e.g. 1 or 0.5)"
-        ) from None
-    if not value.is_finite() or value <= 0:
-        raise InputError(f"--tolerance {text!r} must be a positive percentage")
-    return value
-
-
 @app.command()
 def backfill(
     ctx: typer.Context,
@@ -543,7 +522,9 @@ def backfill(
     name = check or source or bf.PRIMARY
     if check is None:
         bf.daily_source(name)  # an exchange, or one line saying which ones there are
-    tol = parse_tolerance(tolerance)
+    from tracker.holdings import parse_number
+
+    tol = parse_number(tolerance, what="--tolerance", example="1 or 0.5")
     engine = obj.open(settings).engine
     if name in bf.SOURCES:  # an exchange: fill its missing days first
         result = run_backfill(settings, engine, name, start=start, end=end, today=today)

@@ -44,13 +44,17 @@ def parse_btc(text: str) -> int:
     return int(amount * SATS_PER_BTC)
 
 
-def parse_usd(text: str, *, what: str) -> Decimal:
+def parse_number(text: str, *, what: str, example: str, positive: bool = True) -> Decimal:
+    """A decimal a user typed ("84,575.75", "$100_000", "1 %"): finite, and above zero (or
+    at least zero when ``positive`` is False); InputError naming ``what`` otherwise."""
+    cleaned = text.strip().replace("_", "").replace(",", "").lstrip("$").rstrip("%").strip()
     try:
-        value = Decimal(text.strip().replace("_", "").replace(",", ""))
+        value = Decimal(cleaned)
     except InvalidOperation:
-        raise InputError(f"{what} {text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise InputError(f"{what} {text!r} must be a finite number of at least 0")
+        raise InputError(f"{what} {text!r} is not a number (e.g. {example})") from None
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        kind = "a positive number" if positive else "a finite number of at least 0"
+        raise InputError(f"{what} {text!r} must be {kind}")
     return value
 
 
@@ -106,7 +110,11 @@ def make_claim(
             )
         sats = parse_btc(btc)
         bound_or_none = bound_ if bound is not None else Bound.EXACT
-    cost = None if cost_basis_usd is None else parse_usd(cost_basis_usd, what="cost basis")
+    cost = (
+        None
+        if cost_basis_usd is None
+        else parse_number(cost_basis_usd, what="cost basis", example="350000000", positive=False)
+    )
     if cost is not None and sats is None:
         raise InputError("a cost basis needs a BTC amount")
     return Claim(
