@@ -49,6 +49,7 @@ app = typer.Typer(
     help="Value and compare sovereign Bitcoin reserves, with every figure sourced.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # never print secrets (database URLs) in a traceback
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
     add_completion=False,
 )
 holdings_app = typer.Typer(help="The holdings ledger: sourced observations per holder.")
