@@ -328,3 +328,10 @@ def test_python_dash_m_runs_the_report(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["price"]["value"] == str(bundled_close("2025-04-14"))
+
+
+def test_a_date_before_any_stored_price_shows_no_values(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2013-06-01").stdout)
+    assert data["price"] is None
+    assert all(h["value"] is None for h in data["holders"])
+    assert any("no price is stored" in w for w in data["warnings"])

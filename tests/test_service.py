@@ -506,3 +506,12 @@ def test_status_names_gaps_in_the_daily_series(run_cli: Run) -> None:
         assert data["daily_prices"]["gaps"] == [
             f"{first_missing} to {last_missing} ({days} {unit})"
         ] or (days == 1 and data["daily_prices"]["gaps"] == [f"{first_missing} ({days} day)"])
+
+
+def test_status_hides_the_database_password(run_cli: Run, pg_url: str) -> None:
+    import json
+
+    url = sa.engine.make_url(pg_url).set(password="hunter2").render_as_string(hide_password=False)
+    result = run_cli("--db", url, "status", "--format", "json")
+    assert "hunter2" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["database"]["url"].startswith("postgresql+psycopg://")

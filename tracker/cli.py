@@ -397,7 +397,7 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     from tracker.report import render_status
     from tracker.reporting import gather_status
     from tracker.sources import REGISTRY
-    from tracker.store import SCHEMA_HEAD, read_session, redact_url
+    from tracker.store import SCHEMA_HEAD, read_session
 
     obj: Context = ctx.obj
     settings = obj.settings()
@@ -410,7 +410,7 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
             source_names=list(REGISTRY),
         )
     data["database"] = {
-        "url": redact_url(str(engine.url.render_as_string(hide_password=False))),
+        "url": engine.url.render_as_string(hide_password=True),
         "schema": SCHEMA_HEAD,
     }
     out(render_status(data, "json" if fmt is Format.json else "table"))
