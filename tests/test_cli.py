@@ -204,6 +204,17 @@ ADD = ["holdings", "add", "el-salvador", "--as-of", "2025-05-01", "--basis", "of
         (["report", "--at", "2999-01-01"], "in the future"),
         (["report", "--what-if", "-3"], "positive"),
         (["holdings", "list", "atlantis"], "unknown holder"),
+        ([*ADD, "--btc", "6,5"], "use a dot for decimals"),  # not 65 BTC
+        ([*ADD, "--btc", "5", "--cost-basis-usd", "1e30"], "more than"),
+        (["report", "--what-if", "1e30"], "more than"),
+        (["report", "--what-if", "84,57"], "use a dot for decimals"),
+        (["report", "--at", "0001-01-01"], "before bitcoin's first block"),
+        (["report", "--at", "9999-12-31T23:59:59-01:00"], "out of range"),
+        (["holdings", "add", "Foo Bar", "--name", "Foo", "--as-of", "2025-01-01", "--basis",
+          "official", "--source", "s", "--btc", "1"], "lowercase letters"),  # fmt: skip
+        (["holdings", "add", "nn", "--name", "n" * 201, "--as-of", "2025-01-01", "--basis",
+          "official", "--source", "s", "--btc", "1"], "1 to 200 characters"),  # fmt: skip
+        ([*ADD[:8], "s" * 1001, "--btc", "1"], "longer than 1000 bytes"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(run_cli: Run, args: list[str], needle: str) -> None:
@@ -295,6 +306,15 @@ def test_a_newer_schema_is_refused(run_cli: Run, tmp_path: Path) -> None:
     assert "upgrade tracker" in one_error_line(run_cli("--db", url, "report"))
 
 
+def test_grouped_thousands_and_compact_dates_are_understood(run_cli: Run) -> None:
+    added = run_cli(*ADD, "--btc", "6,100.5")
+    assert added.exit_code == 0, added.stderr
+    listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json").stdout)
+    assert "6100.5" in [o["btc"] for o in listed["holders"][0]["observations"]]
+    compact = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "20250414").stdout)
+    assert compact["at"] == "2025-04-14T23:59:59Z"  # the end of that day, like 2025-04-14
+
+
 def test_usage_errors_are_one_line_and_exit_2(run_cli: Run) -> None:
     line = one_error_line(run_cli("report", "--no-such-option"), code=2)
     assert "--no-such-option" in line and "report --help" in line
@@ -302,6 +322,7 @@ def test_usage_errors_are_one_line_and_exit_2(run_cli: Run) -> None:
     assert "'xml'" in line and "markdown" in line
     assert "nosuch" in one_error_line(run_cli("nosuch"), code=2)
     assert "Missing argument" in one_error_line(run_cli("holdings", "remove"), code=2)
+    assert "observation_id" in one_error_line(run_cli("holdings", "remove", "99999999999"), code=2)
 
 
 # --- the installed command -----------------------------------------------------------------
@@ -335,3 +356,11 @@ def test_a_date_before_any_stored_price_shows_no_values(run_cli: Run) -> None:
     assert data["price"] is None
     assert all(h["value"] is None for h in data["holders"])
     assert any("no price is stored" in w for w in data["warnings"])
+
+
+def test_the_longest_source_allowed_is_stored_on_every_backend(run_cli: Run, db_url: str) -> None:
+    source = "é" * 500  # 1000 bytes in UTF-8: the limit, well inside a PostgreSQL btree row
+    added = run_cli(*ADD[:8], source, "--btc", "1", db=db_url)
+    assert added.exit_code == 0, added.stderr
+    listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json", db=db_url).stdout)
+    assert source in [o["source"] for o in listed["holders"][0]["observations"]]

@@ -117,3 +117,25 @@ def test_a_consensus_is_stale_after_max_age() -> None:
     max_age = dt.timedelta(minutes=10)
     assert not judge(point, at + max_age, max_age=max_age).stale
     assert judge(point, at + max_age + dt.timedelta(seconds=1), max_age=max_age).stale
+
+
+@given(
+    sats=st.integers(min_value=0, max_value=21_000_000 * 10**8),
+    units=st.integers(min_value=1, max_value=10**18),  # prices to 10^-8, up to 10^10 USD
+)
+def test_value_is_exact_for_8_decimal_prices_across_the_whole_range(sats: int, units: int) -> None:
+    from decimal import Context
+
+    btc = Decimal(sats) / 10**8
+    p = Decimal(units) / 10**8
+    wide = Context(prec=100)
+    exact = wide.multiply(btc, p)  # at most 16 + 18 digits: exact in 100
+    expected = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN, context=wide)
+    assert value_of(btc, p) == expected
+
+
+def test_a_product_beyond_28_digits_is_not_double_rounded() -> None:
+    # exact product 73500000000001.0149999999999995 -> half-even cents .01 (not .02)
+    assert value_of(Decimal("20999999.99999999"), Decimal("3500000.00000005")) == Decimal(
+        "73500000000001.01"
+    )

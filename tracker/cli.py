@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -141,26 +142,33 @@ def _global(
 # --- parsing helpers ---------------------------------------------------------------------------
 
 
+GENESIS = dt.date(2009, 1, 3)  # nothing about bitcoin can be valued before its first block
+
+
 def parse_at(text: str, *, current: dt.datetime) -> dt.datetime:
     """A date (the end of that UTC day) or an ISO datetime (UTC when no offset is given)."""
     from tracker.valuation import end_of_day
 
     text = text.strip()
     try:
-        if len(text) == 10:
-            instant = end_of_day(dt.date.fromisoformat(text))
-            if instant.date() == current.date():
-                instant = current  # "today" has not ended yet: value it as of now
-        else:
+        try:
+            day = dt.date.fromisoformat(text)  # 2025-04-14 or 20250414
+        except ValueError:
             parsed = dt.datetime.fromisoformat(text)
             instant = parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
+            instant = instant.astimezone(dt.UTC)
+        else:
+            instant = current if day == current.date() else end_of_day(day)  # today: now
     except ValueError:
         raise InputError(
             f"--at {text!r} is not a date or datetime: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]Z"
         ) from None
-    instant = instant.astimezone(dt.UTC)
+    except OverflowError:
+        raise InputError(f"--at {text!r} is out of range") from None
     if instant > current:
         raise InputError(f"--at {text} is in the future (now is {current:%Y-%m-%dT%H:%M:%SZ})")
+    if instant.date() < GENESIS:
+        raise InputError(f"--at {text} is before bitcoin's first block ({GENESIS})")
     return instant
 
 
@@ -203,7 +211,11 @@ def report(
     instant = None if at is None else parse_at(at, current=current)
     from tracker.holdings import parse_number
 
-    price = None if what_if is None else parse_number(what_if, what="--what-if", example="100000")
+    price = (
+        None
+        if what_if is None
+        else parse_number(what_if, what="--what-if", example="100000", maximum=Decimal(10) ** 12)
+    )
     settings = obj.settings()
     opened = obj.open(settings)
     from tracker.store import read_session
@@ -525,7 +537,7 @@ def backfill(
         bf.daily_source(name)  # an exchange, or one line saying which ones there are
     from tracker.holdings import parse_number
 
-    tol = parse_number(tolerance, what="--tolerance", example="1 or 0.5")
+    tol = parse_number(tolerance, what="--tolerance", example="1 or 0.5", maximum=Decimal(100))
     engine = obj.open(settings).engine
     if name in bf.SOURCES:  # an exchange: fill its missing days first
         result = run_backfill(settings, engine, name, start=start, end=end, today=today)
@@ -703,7 +715,8 @@ def holdings_add(
     ] = None,
     country: Annotated[str | None, typer.Option(help="ISO country code of a new holder.")] = None,
     population: Annotated[
-        int | None, typer.Option(help="Population of a new holder (for BTC per person).", min=1)
+        int | None,
+        typer.Option(help="Population of a new holder (for BTC per person).", min=1, max=10**10),
     ] = None,
 ) -> None:
     """Add one sourced observation; existing observations are never overwritten.
@@ -750,7 +763,9 @@ def holdings_add(
 @holdings_app.command("remove")
 def holdings_remove(
     ctx: typer.Context,
-    observation_id: Annotated[int, typer.Argument(help="Observation id (see `holdings list`).")],
+    observation_id: Annotated[
+        int, typer.Argument(help="Observation id (see `holdings list`).", min=1, max=2**31 - 1)
+    ],
 ) -> None:
     """Remove one observation by id (the only way an observation leaves the ledger).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -23,39 +24,82 @@ from tracker.models import (
     Observation,
 )
 
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+MAX_SOURCE_BYTES = 1000  # PostgreSQL indexes (holder, as_of, source): keep it well in a btree row
+MAX_NAME_CHARS = 200
+MAX_NOTE_CHARS = 4000
+MAX_COST_BASIS_USD = Decimal(10) ** 15
+
+
+def _decimal(text: str, *, what: str, example: str) -> Decimal:
+    """A decimal as people type it: "6100", "6,100.5", "$100_000", "1 %". A comma is only a
+    thousands separator ("6,5" is refused, not read as 65)."""
+    cleaned = text.strip().replace("_", "").replace(" ", "").lstrip("$").rstrip("%")
+    if "," in cleaned:
+        if not _GROUPED.fullmatch(cleaned):
+            raise InputError(
+                f"{what} {text!r}: use a dot for decimals; commas only between thousands "
+                f"(e.g. {example})"
+            )
+        cleaned = cleaned.replace(",", "")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise InputError(f"{what} {text!r} is not a number (e.g. {example})") from None
+    if not value.is_finite():
+        raise InputError(f"{what} {text!r} is not a finite number")
+    return value
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
 
 def parse_btc(text: str) -> int:
     """An exact BTC amount as satoshis: 0 to 21,000,000 with at most 8 decimals."""
-    try:
-        amount = Decimal(text.strip().replace("_", "").replace(",", ""))
-    except InvalidOperation:
-        raise InputError(f"BTC amount {text!r} is not a number (e.g. 6100 or 0.5)") from None
-    if not amount.is_finite():
-        raise InputError(f"BTC amount {text!r} is not a finite number")
+    amount = _decimal(text, what="BTC amount", example="6100 or 6,100.5")
     if amount < 0:
         raise InputError(f"BTC amount {text!r} is negative")
     if amount > MAX_SUPPLY_BTC:
         raise InputError(
             f"BTC amount {text!r} is more than the 21,000,000 BTC that will ever exist"
         )
-    exponent = amount.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -8:
+    if _places(amount) > 8:
         raise InputError(f"BTC amount {text!r} has more than 8 decimals (1 satoshi = 0.00000001)")
     return int(amount * SATS_PER_BTC)
 
 
-def parse_number(text: str, *, what: str, example: str, positive: bool = True) -> Decimal:
-    """A decimal a user typed ("84,575.75", "$100_000", "1 %"): finite, and above zero (or
-    at least zero when ``positive`` is False); InputError naming ``what`` otherwise."""
-    cleaned = text.strip().replace("_", "").replace(",", "").lstrip("$").rstrip("%").strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise InputError(f"{what} {text!r} is not a number (e.g. {example})") from None
-    if not value.is_finite() or value < 0 or (positive and value == 0):
+def parse_number(
+    text: str,
+    *,
+    what: str,
+    example: str,
+    positive: bool = True,
+    maximum: Decimal | None = None,
+    places: int = 8,
+) -> Decimal:
+    """A decimal a user typed: finite, above zero (at least zero when ``positive`` is False),
+    at most ``maximum`` and ``places`` decimals; InputError naming ``what`` otherwise."""
+    value = _decimal(text, what=what, example=example)
+    if value < 0 or (positive and value == 0):
         kind = "a positive number" if positive else "a finite number of at least 0"
         raise InputError(f"{what} {text!r} must be {kind}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{what} {text!r} is more than {maximum:,}")
+    if _places(value) > places:
+        raise InputError(f"{what} {text!r} has more than {places} decimals")
     return value
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG.fullmatch(slug):
+        raise InputError(
+            f"holder slug {slug!r} must be 1 to 64 lowercase letters, digits and dashes "
+            "(e.g. el-salvador)"
+        )
+    return slug
 
 
 def parse_date(text: str, *, today: dt.date, what: str = "date") -> dt.date:
@@ -99,6 +143,13 @@ def make_claim(
         raise InputError(f"as-of date {as_of} is in the future (today is {today} UTC)")
     if not source.strip():
         raise InputError("every observation needs a source (a title or URL and its date)")
+    if len(source.strip().encode()) > MAX_SOURCE_BYTES:
+        raise InputError(
+            f"the source is longer than {MAX_SOURCE_BYTES} bytes: keep its title, URL and date "
+            "there and put the rest in the note"
+        )
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise InputError(f"the note is longer than {MAX_NOTE_CHARS} characters")
     if basis_ is Basis.UNDISCLOSED:
         if btc is not None or bound is not None:
             raise InputError("an undisclosed observation has no BTC amount or bound")
@@ -113,7 +164,13 @@ def make_claim(
     cost = (
         None
         if cost_basis_usd is None
-        else parse_number(cost_basis_usd, what="cost basis", example="350000000", positive=False)
+        else parse_number(
+            cost_basis_usd,
+            what="cost basis",
+            example="350000000",
+            positive=False,
+            maximum=MAX_COST_BASIS_USD,
+        )
     )
     if cost is not None and sats is None:
         raise InputError("a cost basis needs a BTC amount")
@@ -131,6 +188,9 @@ def make_claim(
 
 def upsert_holder(*, session: Session, info: HolderInfo) -> Holder:
     """Create the holder, or update its name, country and population from ``info``."""
+    check_slug(info.slug)
+    if not info.name.strip() or len(info.name) > MAX_NAME_CHARS:
+        raise InputError(f"a holder's name is 1 to {MAX_NAME_CHARS} characters")
     holder = store.get_holder(session=session, slug=info.slug)
     if holder is None:
         holder = Holder(slug=info.slug, name=info.name)

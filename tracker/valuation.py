@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_05UP,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+)
 from itertools import combinations
 
 from tracker.models import (
@@ -31,12 +40,32 @@ _BASIS_RANK = {Basis.OFFICIAL: 0, Basis.REPORTED: 1, Basis.ESTIMATE: 2, Basis.UN
 
 
 def quantize(value: Decimal, quantum: Decimal) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    """Half-even to ``quantum``, in a context wide enough for any magnitude (the default
+    28 digits would raise InvalidOperation on a large value with many places)."""
+    exponent = quantum.as_tuple().exponent
+    assert isinstance(exponent, int)
+    digits = max(value.adjusted(), 0) - exponent + 2
+    ctx = Context(prec=max(28, digits), rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return value.quantize(quantum, context=ctx)
+
+
+def multiply(a: Decimal, b: Decimal) -> Decimal:
+    """The exact product: the context has room for every digit, and Inexact is trapped."""
+    digits = len(a.as_tuple().digits) + len(b.as_tuple().digits) + 2
+    ctx = Context(prec=digits, traps=[Inexact, InvalidOperation], Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return ctx.multiply(a, b)
+
+
+def divide(a: Decimal, b: Decimal) -> Decimal:
+    """a ÷ b to 50 significant digits, rounded "05up" so that a later half-even quantize of
+    the result rounds as the exact quotient would (no double-rounding ties)."""
+    ctx = Context(prec=50, rounding=ROUND_05UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return ctx.divide(a, b)
 
 
 def value_of(btc: Decimal, price: Decimal) -> Decimal:
     """The exact product, then half-even cents."""
-    return quantize(btc * price, CENT)
+    return quantize(multiply(btc, price), CENT)
 
 
 def claim_at(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
@@ -93,8 +122,8 @@ def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) ->
         claim=claim,
         shown=claim,
         value=None if price is None else value_of(btc, price.value),
-        share_of_supply_pct=quantize(btc / MAX_SUPPLY_BTC * 100, SHARE_QUANTUM),
-        btc_per_capita=None if not pop else quantize(btc / pop, PER_CAPITA_QUANTUM),
+        share_of_supply_pct=quantize(divide(btc * 100, MAX_SUPPLY_BTC), SHARE_QUANTUM),
+        btc_per_capita=None if not pop else quantize(divide(btc, Decimal(pop)), PER_CAPITA_QUANTUM),
     )
 
 
@@ -120,7 +149,7 @@ def compare(valuations: list[Valuation]) -> Comparison:
     ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
     for big, small in combinations(ordered, 2):
         assert big.btc is not None and small.btc is not None
-        ratio = None if small.btc == 0 else quantize(big.btc / small.btc, RATIO_QUANTUM)
+        ratio = None if small.btc == 0 else quantize(divide(big.btc, small.btc), RATIO_QUANTUM)
         diff = None if big.value is None or small.value is None else big.value - small.value
         pairs.append(Pair(big.holder.slug, small.holder.slug, ratio, diff))
     return Comparison(total_btc=total_btc, total_value=total_value, pairs=tuple(pairs))
@@ -166,7 +195,7 @@ def pct_change(old: Decimal | None, new: Decimal | None) -> Decimal | None:
     """(new − old) ÷ old in percent, half-even to 0.01; None when it is undefined."""
     if old is None or new is None or old == 0:
         return None
-    return quantize((new - old) / old * 100, PCT_QUANTUM)
+    return quantize(divide(multiply(new - old, Decimal(100)), old), PCT_QUANTUM)
 
 
 @dataclass(frozen=True)
