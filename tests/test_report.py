@@ -122,3 +122,29 @@ def test_changes_are_unknown_not_zero_when_the_price_is_stale(run_cli: Run) -> N
         assert c["price_change_pct"] is None and c["price_change"] is None, label
         assert all(h["value_change"] is None for h in c["holders"].values()), label
     assert "+0.00 %" not in run_cli("report", "--offline").stdout
+
+
+@pytest.mark.parametrize("name", ["Bad [/] name", "Bhutan [via Druk Holding]", "[bold]X[/bold]"])
+def test_names_and_sources_are_shown_literally(run_cli: Run, name: str) -> None:
+    added = run_cli(
+        "holdings", "add", "odd", "--name", name, "--btc", "5", "--as-of", "2025-01-05",
+        "--basis", "official", "--source", "Reuters | [source] 2025",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    for fmt in ("table", "markdown"):
+        result = run_cli("report", "--offline", "--at", "2025-02-01", "--all-estimates", "-f", fmt)
+        assert result.exit_code == 0, result.stderr
+        assert f"{name} [" in result.stdout  # the name, then its footnote mark
+        assert "[source] 2025" in result.stdout
+    listed = run_cli("holdings", "list")
+    assert listed.exit_code == 0 and "[source]" in listed.stdout
+    # Markdown: the pipe in the source is escaped, so every row keeps its column count
+    import re
+
+    md = run_cli("report", "--offline", "--at", "2025-02-01", "--all-estimates", "-f", "markdown").stdout
+    for table in md.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        counts = {len(re.findall(r"(?<!\\)\|", line)) for line in rows}
+        assert len(counts) <= 1, table
+    ledger = run_cli("holdings", "list", "-f", "markdown").stdout.splitlines()
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in ledger if line.startswith("|")}) == 1

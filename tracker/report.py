@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -363,27 +364,32 @@ def render_table(report: Report, *, width: int | None = None, color: bool = Fals
     table.add_column("BTC/person", justify="right")
     for n, v in enumerate(report.valuations, start=1):
         table.add_row(
-            f"{v.holder.name} [{n}]",
-            btc_cell(v),
-            "—" if v.value is None else grouped(v.value, 2),
-            "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
-            "—" if v.btc_per_capita is None else str(v.btc_per_capita),
+            *map(
+                Text,
+                (
+                    f"{v.holder.name} [{n}]",
+                    btc_cell(v),
+                    "—" if v.value is None else grouped(v.value, 2),
+                    "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
+                    "—" if v.btc_per_capita is None else str(v.btc_per_capita),
+                ),
+            )
         )
     console = Console(
         file=io.StringIO(), width=width or 80, color_system="auto" if color else None,
         force_terminal=color, highlight=False, soft_wrap=False,
     )  # fmt: skip
     console.print(table)
-    console.print(price_line(report), style="bold" if report.price else None)
+    console.print(price_line(report), style="bold" if report.price else None, markup=False)
     for line in comparison_lines(report):
-        console.print(line)
+        console.print(line, markup=False)
     header, rows = change_rows(report)
     if rows and len(header) > 2:
         changes = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Change", title_justify="left")
         for i, name in enumerate(header):
-            changes.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+            changes.add_column(Text(name), justify="left" if i == 0 else "right", no_wrap=True)
         for row in rows:
-            changes.add_row(*row)
+            changes.add_row(*map(Text, row))
         console.print(changes)
     if report.estimates is not None:
         console.print("All estimates, valued at the same price (* the one used):")
@@ -402,6 +408,15 @@ def render_table(report: Report, *, width: int | None = None, color: bool = Fals
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
 
 
+def md(cell: object) -> str:
+    """A Markdown table cell: pipes escaped, line breaks folded."""
+    return " ".join(str(cell).replace("|", "\\|").split())
+
+
+def md_row(cells: Iterable[object]) -> str:
+    return "| " + " | ".join(md(c) for c in cells) + " |"
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"## {title(report)}", ""]
     lines.append("| Holder | BTC | Basis | As of | Value (USD) | % of 21M | BTC/person |")
@@ -410,19 +425,23 @@ def render_markdown(report: Report) -> str:
         shown = v.shown
         basis = "undisclosed" if v.claim is None else v.claim.basis.value
         lines.append(
-            f"| {v.holder.name} [^{n}] | {btc_cell(v)} | {basis} | "
-            f"{'—' if shown is None else shown.as_of} | "
-            f"{'—' if v.value is None else grouped(v.value, 2)} | "
-            f"{'—' if v.share_of_supply_pct is None else v.share_of_supply_pct} | "
-            f"{'—' if v.btc_per_capita is None else v.btc_per_capita} |"
-        )
+            md_row(
+                (
+                    f"{v.holder.name} [^{n}]", btc_cell(v), basis,
+                    "—" if shown is None else shown.as_of,
+                    "—" if v.value is None else grouped(v.value, 2),
+                    "—" if v.share_of_supply_pct is None else v.share_of_supply_pct,
+                    "—" if v.btc_per_capita is None else v.btc_per_capita,
+                )
+            )
+        )  # fmt: skip
     lines += ["", price_line(report), ""]
     lines += [f"- {line}" for line in comparison_lines(report)]
     lines.append("")
     header, rows = change_rows(report)
     if rows and len(header) > 2:
-        lines += ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += [md_row(header), "|---|" + "---:|" * (len(header) - 1)]
+        lines += [md_row(r) for r in rows]
         lines.append("")
     if report.estimates is not None:
         lines += ["All estimates, valued at the same price (* the one used):", ""]
@@ -430,12 +449,12 @@ def render_markdown(report: Report) -> str:
             "| Holder | BTC | Value (USD) | Basis | As of | Source |",
             "|---|---:|---:|---|---|---|",
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in estimate_rows(report)]
+        lines += [md_row(r) for r in estimate_rows(report)]
         lines.append("")
     lines += [f"> **Warning:** {w}" for w in report.warnings]
     if report.warnings:
         lines.append("")
-    lines += [f"[^{n}]: {footnote(v)}" for n, v in enumerate(report.valuations, start=1)]
+    lines += [f"[^{n}]: {md(footnote(v))}" for n, v in enumerate(report.valuations, start=1)]
     return "\n".join(lines) + "\n"
 
 
@@ -483,14 +502,12 @@ def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
         writer.writerows(rows)
         return buf.getvalue()
     if fmt == "markdown":
-        lines = ["| " + " | ".join(LEDGER_FIELDS) + " |", "|" + "---|" * len(LEDGER_FIELDS)]
-        lines += [
-            "| " + " | ".join("" if r[k] is None else str(r[k]) for k in LEDGER_FIELDS) + " |"
-            for r in rows
-        ]
+        lines = [md_row(LEDGER_FIELDS), "|" + "---|" * len(LEDGER_FIELDS)]
+        lines += [md_row("" if r[k] is None else r[k] for k in LEDGER_FIELDS) for r in rows]
         return "\n".join(lines) + "\n"
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="Holdings ledger", title_justify="left", show_lines=True)
     for column in ("id", "holder", "btc", "as of", "basis", "source"):
@@ -499,11 +516,11 @@ def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
         for c in lg.claims:
             mark = BOUND_MARK[c.bound] if c.bound else ""
             source = c.source + (f" (note: {c.note})" if c.note else "")
-            table.add_row(
+            table.add_row(*map(Text, (
                 str(c.id), lg.holder.slug,
                 "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}",
                 c.as_of.isoformat(), c.basis.value, source,
-            )  # fmt: skip
+            )))  # fmt: skip
     console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
     console.print(table)
     buf_out = console.file
@@ -581,18 +598,19 @@ def _grid(
     header: tuple[str, ...], rows: list[tuple[str, ...]], fmt: str, *, footer: list[str]
 ) -> str:
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows]
+        lines = [md_row(header), "|" + "---|" * len(header)]
+        lines += [md_row(r) for r in rows]
         return "\n".join([*lines, "", *footer]) + "\n"
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in header:
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(*r)
+        table.add_row(*map(Text, r))
     console = Console(file=io.StringIO(), width=110, color_system=None, highlight=False)
     console.print(table)
     for line in footer:
