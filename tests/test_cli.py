@@ -364,3 +364,25 @@ def test_the_longest_source_allowed_is_stored_on_every_backend(run_cli: Run, db_
     assert added.exit_code == 0, added.stderr
     listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json", db=db_url).stdout)
     assert source in [o["source"] for o in listed["holders"][0]["observations"]]
+
+
+def test_a_database_locked_past_its_busy_timeout_is_one_line(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from tracker import store
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    assert run_cli("--db", url, "db", "upgrade").exit_code == 0
+    monkeypatch.setattr(store, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        line = one_error_line(run_cli("--db", url, *ADD, "--btc", "1"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "database is locked" in line and "nothing was changed" in line
+    listed = json.loads(run_cli("--db", url, "holdings", "list", "-f", "json").stdout)
+    assert sum(len(h["observations"]) for h in listed["holders"]) == 5

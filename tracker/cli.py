@@ -43,6 +43,19 @@ class _Group(TyperGroup):
             message = e.format_message().replace("Value error, ", "")
             typer.echo(f"tracker: error: {message} (see `{where} --help`)", err=True)
             raise typer.Exit(2) from None
+        except Exception as e:
+            # The database failing after it was opened (locked past the busy timeout, the
+            # connection lost, the disk full): the operation was rolled back; say so in a line.
+            sa_exc = sys.modules.get("sqlalchemy.exc")
+            if sa_exc is None or not isinstance(e, sa_exc.OperationalError):
+                raise
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+            typer.echo(
+                f"tracker: error: the database failed ({reason}); nothing was changed, "
+                "try again",
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
