@@ -240,6 +240,10 @@ def test_a_duplicate_observation_is_refused(run_cli: Run) -> None:
         ("[consensus]\nmin_sources = 0\n", "consensus.min_sources"),
         ("[sources.kraken]\nbase_url = 'http://api.kraken.com'\n", "loopback"),
         ("[sources.nosuch]\nenabled = true\n", "unknown source 'nosuch'"),
+        ("[report]\nmax_price_age_s = inf\n", "report.max_price_age_s"),
+        ("[report]\nmax_price_age_s = 1e15\n", "report.max_price_age_s"),
+        ("[schedule]\ninterval_s = nan\n", "schedule.interval_s"),
+        ("[schedule]\ninterval_s = 1e300\n", "schedule.interval_s"),
         (
             "[[holders]]\nslug = 'x'\nname = 'X'\n[[holdings]]\nholder = 'y'\nas_of = 2025-01-01\n"
             "basis = 'official'\nsource = 's'\nbtc = '1'\n",

@@ -34,7 +34,8 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # inf and nan pass `gt=0` checks and only fail later (in a timedelta, in APScheduler)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -65,9 +66,11 @@ class DatabaseSettings(_Strict):
 
 
 class ScheduleSettings(_Strict):
-    interval_s: float = Field(300, gt=0)
+    interval_s: float = Field(300, gt=0, le=86_400)
     daily_close_at: str = "00:05"  # UTC time of day the daily close job runs
-    max_db_failures: int = Field(5, ge=1)  # consecutive rounds without a database -> exit
+    max_db_failures: int = Field(
+        5, ge=1, le=10_000
+    )  # consecutive rounds without a database -> exit
 
     @field_validator("daily_close_at")
     @classmethod
@@ -80,12 +83,12 @@ class ScheduleSettings(_Strict):
 
 
 class ConsensusSettings(_Strict):
-    min_sources: int = Field(3, ge=1)
-    max_deviation_pct: Decimal = Field(Decimal("1.0"), gt=0)
-    max_quote_age_s: float = Field(120, gt=0)
-    max_future_s: float = Field(30, ge=0)
+    min_sources: int = Field(3, ge=1, le=20)
+    max_deviation_pct: Decimal = Field(Decimal("1.0"), gt=0, le=100)
+    max_quote_age_s: float = Field(120, gt=0, le=86_400)
+    max_future_s: float = Field(30, ge=0, le=3_600)
     min_price: Decimal = Field(Decimal("100"), gt=0)
-    max_price: Decimal = Field(Decimal("10000000"), gt=0)
+    max_price: Decimal = Field(Decimal("10000000"), gt=0, le=Decimal(10) ** 10)
 
     @model_validator(mode="after")
     def _bounds(self) -> ConsensusSettings:
@@ -96,13 +99,13 @@ class ConsensusSettings(_Strict):
 
 class FetchSettings(_Strict):
     retries: int = Field(2, ge=0, le=10)  # extra attempts after the first, per source
-    backoff_s: float = Field(0.25, ge=0)  # base of the jittered exponential backoff
-    round_timeout_s: float = Field(15, gt=0)  # hard cap on one round's wall time
+    backoff_s: float = Field(0.25, ge=0, le=60)  # base of the jittered exponential backoff
+    round_timeout_s: float = Field(15, gt=0, le=600)  # hard cap on one round's wall time
 
 
 class ReportSettings(_Strict):
-    max_price_age_s: float = Field(600, gt=0)
-    fetch_timeout_s: float = Field(8, gt=0)  # how long `report` waits for a fresh round
+    max_price_age_s: float = Field(600, gt=0, le=10 * 365 * 86_400)
+    fetch_timeout_s: float = Field(8, gt=0, le=600)  # how long `report` waits for a fresh round
 
 
 class SourceSettings(_Strict):
