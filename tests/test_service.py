@@ -515,3 +515,35 @@ def test_status_hides_the_database_password(run_cli: Run, pg_url: str) -> None:
     result = run_cli("--db", url, "status", "--format", "json")
     assert "hunter2" not in result.stdout + result.stderr
     assert json.loads(result.stdout)["database"]["url"].startswith("postgresql+psycopg://")
+
+
+def test_a_stop_during_the_write_waits_for_it_and_logs_the_truth(
+    service_cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    import threading
+
+    settings = load_settings(service_cfg)
+    engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
+    service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
+    real = pipeline.save_round
+    writing = threading.Event()
+    finished_at: list[float] = []
+
+    def slow_save(*args: object, **kwargs: object) -> int:
+        writing.set()
+        time.sleep(1.0)
+        rid = real(*args, **kwargs)  # type: ignore[arg-type]
+        finished_at.append(time.monotonic())
+        return rid
+
+    monkeypatch.setattr(pipeline, "save_round", slow_save)
+    threading.Thread(target=lambda: (writing.wait(10), service.stop()), daemon=True).start()
+    with caplog.at_level("INFO", logger="tracker.service"):
+        assert service.run() == 0
+    returned_at = time.monotonic()
+    rounds = db_rounds(db_path(tmp_path))
+    assert len(rounds) == 1 and finished_at and finished_at[0] <= returned_at
+    rid = next(iter(rounds))
+    assert f"round {rid} ok" in caplog.text and "cancelled" not in caplog.text
+    assert not Path(f"{db_path(tmp_path)}.service").exists()

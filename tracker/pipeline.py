@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.engine import Engine
@@ -146,6 +147,55 @@ def save_round(
         return row.id
 
 
+@dataclass(frozen=True)
+class Collected:
+    """A judged round not yet stored."""
+
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    consensus: Consensus
+    lines: tuple[SourceLine, ...]
+    skipped: tuple[str, ...]
+
+
+async def collect(
+    *,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    clock: Clock = utc_now,
+    budget_s: float | None = None,
+) -> Collected:
+    """Fetch and judge one round; cancelling it here stores nothing."""
+    started = clock()
+    results, consensus, skipped = await gather_quotes(
+        client, settings, clock=clock, budget_s=budget_s
+    )
+    return Collected(started, clock(), consensus, merge(results, consensus), skipped)
+
+
+def store_round(engine: Engine, collected: Collected) -> RoundReport:
+    """Write a collected round in one transaction (synchronous: once begun, it is not
+    cancelled half-way; the transaction commits or rolls back whole)."""
+    c = collected
+    round_id = save_round(
+        engine,
+        started_at=c.started_at,
+        finished_at=c.finished_at,
+        consensus=c.consensus,
+        lines=c.lines,
+    )
+    return RoundReport(
+        round_id=round_id,
+        status=c.consensus.status,
+        price=c.consensus.price,
+        sources_used=c.consensus.sources,
+        started_at=c.started_at,
+        finished_at=c.finished_at,
+        lines=c.lines,
+        skipped=c.skipped,
+    )
+
+
 async def run_once(
     *,
     client: httpx.AsyncClient,
@@ -155,27 +205,5 @@ async def run_once(
     budget_s: float | None = None,
 ) -> RoundReport:
     """Fetch, judge and store one round; returns what happened. Database errors propagate."""
-    started = clock()
-    results, consensus, skipped = await gather_quotes(
-        client, settings, clock=clock, budget_s=budget_s
-    )
-    finished = clock()
-    lines = merge(results, consensus)
-    round_id = await asyncio.to_thread(
-        save_round,
-        engine,
-        started_at=started,
-        finished_at=finished,
-        consensus=consensus,
-        lines=lines,
-    )
-    return RoundReport(
-        round_id=round_id,
-        status=consensus.status,
-        price=consensus.price,
-        sources_used=consensus.sources,
-        started_at=started,
-        finished_at=finished,
-        lines=lines,
-        skipped=skipped,
-    )
+    collected = await collect(client=client, settings=settings, clock=clock, budget_s=budget_s)
+    return store_round(engine, collected)

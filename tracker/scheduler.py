@@ -264,7 +264,7 @@ class Service:
     last_tick: float = field(default_factory=time.monotonic)
     _loop: asyncio.AbstractEventLoop | None = None
     _client: httpx.AsyncClient | None = None
-    _inflight: concurrent.futures.Future[RoundReport] | None = None
+    _inflight: concurrent.futures.Future[pipeline.Collected] | None = None
     _daily: concurrent.futures.Future[Any] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _finished: threading.Event = field(default_factory=threading.Event)
@@ -311,13 +311,13 @@ class Service:
                 self.db_failures = 0
                 return None
             self._idle.clear()
-            coro = pipeline.run_once(
-                client=self._client, engine=self.engine, settings=self.settings
-            )
+            coro = pipeline.collect(client=self._client, settings=self.settings)
             self._inflight = asyncio.run_coroutine_threadsafe(coro, self._loop)
-            rr = self._inflight.result()
+            collected = self._inflight.result()
+            self._inflight = None  # from here on the round is written whole, not cancelled
+            rr = pipeline.store_round(self.engine, collected)
         except concurrent.futures.CancelledError:
-            log.warning("round cancelled by shutdown; nothing of it was stored unless logged")
+            log.warning("round cancelled by shutdown while fetching; nothing of it was stored")
             return None
         except sa.exc.OperationalError as e:
             self._database_failed(e)
