@@ -148,3 +148,11 @@ def test_names_and_sources_are_shown_literally(run_cli: Run, name: str) -> None:
         assert len(counts) <= 1, table
     ledger = run_cli("holdings", "list", "-f", "markdown").stdout.splitlines()
     assert len({len(re.findall(r"(?<!\\)\|", line)) for line in ledger if line.startswith("|")}) == 1
+
+
+def test_an_instant_inside_a_day_does_not_use_that_days_close(run_cli: Run) -> None:
+    early = report(run_cli, "--at", "2025-04-14T00:30:00Z")
+    assert early["price"]["value"] == str(bundled_close("2025-04-13"))
+    assert early["price"]["as_of"] == "2025-04-13T00:00:00Z"
+    end = report(run_cli, "--at", "2025-04-14")  # the last second of the day: its close is known
+    assert end["price"]["value"] == str(bundled_close("2025-04-14"))

@@ -12,7 +12,7 @@ from tracker import holdings, store, valuation
 from tracker.models import Bound, PriceKind, PricePoint
 from tracker.report import Report, human_age, iso, price_text
 from tracker.timeline import missing_days
-from tracker.valuation import PriceChoice, covers_until, judge
+from tracker.valuation import PriceChoice, covers_until, end_of_day, judge
 
 
 def choose_price(
@@ -33,7 +33,10 @@ def choose_price(
         if at - consensus.at <= max_age:
             return judge(point, at, max_age=max_age)
         candidates.append(point)
-    daily = store.latest_daily_close(session=session, on_or_before=at.date(), currency=currency)
+    # A day's close is known only once the day ends (``--at DATE`` is that last second);
+    # an instant inside a day uses the day before, never a close from its own future.
+    last_closed = at.date() if at >= end_of_day(at.date()) else at.date() - dt.timedelta(days=1)
+    daily = store.latest_daily_close(session=session, on_or_before=last_closed, currency=currency)
     if daily is not None:
         candidates.append(
             PricePoint(
