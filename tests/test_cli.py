@@ -390,3 +390,10 @@ def test_a_database_locked_past_its_busy_timeout_is_one_line(
     assert "database is locked" in line and "nothing was changed" in line
     listed = json.loads(run_cli("--db", url, "holdings", "list", "-f", "json").stdout)
     assert sum(len(h["observations"]) for h in listed["holders"]) == 5
+
+
+def test_status_and_db_info_offer_only_table_and_json(run_cli: Run) -> None:
+    assert run_cli("status", "--format", "csv").exit_code == 2
+    assert run_cli("db", "info", "--format", "csv").exit_code == 2
+    out = run_cli("report", "--offline", "-f", "csv").stdout
+    assert ",true," in out and ",True," not in out  # price_stale spelled as in the JSON

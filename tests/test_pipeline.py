@@ -243,3 +243,12 @@ def test_disabled_sources_are_not_asked(
     cfg.write_text(text)
     assert run_cli("fetch").exit_code == 0
     assert fake_exchange.requests("kraken") == []
+
+
+def test_fetch_csv_lists_every_source_including_skipped_fallbacks(cfg: Path, run_cli: Run) -> None:
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(run_cli("fetch", "--format", "csv").stdout)))
+    assert [r["source"] for r in rows] == [*CORE, "mempool", "coingecko"]
+    assert {r["outcome"] for r in rows[5:]} == {"skipped"}

@@ -51,8 +51,7 @@ class _Group(TyperGroup):
                 raise
             reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
             typer.echo(
-                f"tracker: error: the database failed ({reason}); nothing was changed, "
-                "try again",
+                f"tracker: error: the database failed ({reason}); nothing was changed, try again",
                 err=True,
             )
             raise typer.Exit(1) from None
@@ -78,6 +77,15 @@ class Format(StrEnum):
     csv = "csv"
     markdown = "markdown"
 
+
+class ShortFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ShortFormatOption = Annotated[
+    ShortFormat, typer.Option("--format", "-f", help="table or json.", case_sensitive=False)
+]
 
 FormatOption = Annotated[
     Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
@@ -411,7 +419,7 @@ def run(
 
 
 @app.command()
-def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+def status(ctx: typer.Context, fmt: ShortFormatOption = ShortFormat.table) -> None:
     """Show freshness, the last rounds, per-source health and the database.
 
     Exit 0 when the price is fresh, 1 when stale or the last round was degraded, 2 when
@@ -438,7 +446,7 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
         "url": engine.url.render_as_string(hide_password=True),
         "schema": SCHEMA_HEAD,
     }
-    out(render_status(data, "json" if fmt is Format.json else "table"))
+    out(render_status(data, fmt.value))
     raise typer.Exit({"fresh": 0, "stale": 1, "degraded": 1, "never": 2}[data["status"]])
 
 
@@ -834,12 +842,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 
 @db_app.command("info")
-def db_info(
-    ctx: typer.Context,
-    fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="table or json.", case_sensitive=False)
-    ] = Format.table,
-) -> None:
+def db_info(ctx: typer.Context, fmt: ShortFormatOption = ShortFormat.table) -> None:
     """Show where the database is (password hidden), its schema and row counts.
 
     Example: tracker db info --format json
@@ -851,7 +854,7 @@ def db_info(
     obj: Context = ctx.obj
     opened = obj.open()
     facts = guard(str(opened.engine.url), lambda: info(opened.engine))
-    if fmt is Format.json:
+    if fmt is ShortFormat.json:
         out(json.dumps(facts, indent=2) + "\n")
         return
     for key, value in facts.items():

@@ -235,7 +235,7 @@ def render_csv(report: Report) -> str:
                 "price": price.get("value"),
                 "price_kind": price.get("kind"),
                 "price_as_of": price.get("as_of"),
-                "price_stale": price.get("stale"),
+                "price_stale": None if not price else str(price["stale"]).lower(),  # as in JSON
                 "at": data["at"] or data["generated_at"],
                 "generated_at": data["generated_at"],
             }
@@ -576,10 +576,23 @@ def render_round(rr: RoundReport, fmt: str) -> str:
         return json.dumps(data, indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
-        fields = list(data["quotes"][0]) if data["quotes"] else ["source"]
+        fields = [
+            "source",
+            "role",
+            "price",
+            "quoted_at",
+            "outcome",
+            "reason",
+            "latency_ms",
+            "attempts",
+        ]
         writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(data["quotes"])
+        writer.writerows(
+            {"source": name, "role": "fallback", "outcome": "skipped", "attempts": 0}
+            for name in data["skipped"]
+        )
         return buf.getvalue()
     header = ("source", "role", "price", "outcome", "ms", "tries", "reason")
     rows: list[tuple[str, ...]] = [

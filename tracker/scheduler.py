@@ -439,12 +439,19 @@ class Service:
         return EXIT_OK if rr.price is not None else EXIT_DEGRADED
 
     def run(self) -> int:
+        """Run until stopped; the lock is released however it ends."""
+        self.lock.acquire()
+        try:
+            return self._run_scheduler()
+        finally:
+            self.lock.release()
+
+    def _run_scheduler(self) -> int:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
-        self.lock.acquire()
         self._start_loop()
         interval = self.settings.schedule.interval_s
         at = dt.time.fromisoformat(self.settings.schedule.daily_close_at)
@@ -486,7 +493,6 @@ class Service:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             self._stop_loop()
-            self.lock.release()
             log.info("service stopped (exit %d)", self.exit_code)
             self._finished.set()
         return self.exit_code
