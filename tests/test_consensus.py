@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tracker.config import ConsensusSettings
 from tracker.consensus import decide
@@ -193,11 +194,15 @@ def test_stale_quotes_do_not_move_the_median() -> None:
     assert outcomes(result) == [Outcome.ACCEPTED] * 3 + [Outcome.STALE] * 2
 
 
-def test_an_unbounded_age_limit_is_accepted() -> None:
-    result = run(
-        [quote("kraken", "100000", age=timedelta(days=3650))], max_quote_age_s=float("inf")
-    )
+def test_the_largest_age_limit_is_accepted() -> None:
+    # config caps max_quote_age_s at one day and refuses inf (test_config)
+    result = run([quote("kraken", "100000", age=timedelta(hours=23))], max_quote_age_s=86_400)
     assert result.verdicts[0].outcome is Outcome.ACCEPTED
+
+
+def test_an_infinite_age_limit_is_refused_by_the_settings() -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        ConsensusSettings(max_quote_age_s=float("inf"))
 
 
 # --- invalid --------------------------------------------------------------------------------
