@@ -440,6 +440,168 @@ def test_backfill_refuses_bad_input(run_cli: Run) -> None:
         assert needle in done.stderr and done.stderr.count("\n") == 1, done.stderr
 
 
+def stored_count(db_url: str, source: str) -> int:
+    eng = sa.create_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            n = conn.execute(
+                sa.text("SELECT count(*) FROM daily_prices WHERE source = :s"), {"s": source}
+            ).scalar()
+    finally:
+        eng.dispose()
+    return int(n or 0)
+
+
+def test_a_csv_that_is_not_utf8_is_one_line_and_stores_nothing(
+    tmp_path: Path, run_cli: Run, db_url: str
+) -> None:
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes(b"date,open,high,low,close\n2024-01-01,1,1,1,7000\n2024-01-02,1,1,1,7000\xff\n")
+    failed = run_cli("backfill", "--csv", str(bad), "--source", "t3", db=db_url)
+    assert failed.exit_code == 1
+    assert failed.stderr == (
+        f"tracker: error: {bad}: not UTF-8 text (line 3: byte 0xff at offset 68); "
+        "save the file as UTF-8\n"
+    )
+    # a byte-order mark does not shift the line or the offset named
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + bad.read_bytes())
+    failed = run_cli("backfill", "--csv", str(bom), "--source", "t3", db=db_url)
+    assert "(line 3: byte 0xff at offset 71)" in failed.stderr, failed.stderr
+    assert stored_count(db_url, "t3") == 0
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("close=1e30", "close '1e30' is above the largest accepted price, 10,000,000,000"),
+        ("close=100000000000000000", "is above the largest accepted price"),
+        ("close=10000000000.00000001", "is above the largest accepted price"),
+        ("open=1e400", "open '1e400' is above the largest accepted price"),
+        ("close=0.000000001", "close '0.000000001' is below the smallest storable price"),
+        ("low=0.000000015", "low '0.000000015' has more than 8 decimals"),
+        ("close=7000.123456789", "has more than 8 decimals"),
+        ("high=-1", "high '-1' must be a positive number"),
+        ("close=NaN", "must be a positive number"),
+    ],
+)
+def test_csv_prices_the_store_cannot_hold_are_refused_with_line_and_column(
+    tmp_path: Path, run_cli: Run, db_url: str, cell: str, problem: str
+) -> None:
+    column, value = cell.split("=")
+    bar = {"open": "7000", "high": "7100", "low": "6900", "close": "7050"} | {column: value}
+    path = tmp_path / "range.csv"
+    path.write_text(
+        "date,open,high,low,close\n2024-01-01,1,3,1,2\n\n"  # a blank line still counts
+        f"2024-01-02,{bar['open']},{bar['high']},{bar['low']},{bar['close']}\n"
+    )
+    failed = run_cli("backfill", "--csv", str(path), "--source", "t3", db=db_url)
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith(f"tracker: error: {path}:4: {column} "), failed.stderr
+    assert problem in failed.stderr and failed.stderr.count("\n") == 1, failed.stderr
+    assert stored_count(db_url, "t3") == 0
+
+
+def test_csv_prices_at_the_bounds_are_stored_exactly(
+    tmp_path: Path, run_cli: Run, db_url: str
+) -> None:
+    path = tmp_path / "edges.csv"
+    path.write_text(
+        "date,open,high,low,close\n"
+        "2024-01-01,,,,10000000000\n"  # the largest accepted price
+        "2024-01-02,,,,0.00000001\n"  # the smallest storable one
+        "2024-01-03,,,,7000.1200000000000\n"  # more decimals, all zero: nothing is rounded
+    )
+    done = run_cli("backfill", "--csv", str(path), "--source", "t3", "--format", "json", db=db_url)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == 3
+    eng = store.make_engine(db_url)
+    try:
+        closes = {day: bar[3] for day, bar in stored(eng, "t3").items()}
+    finally:
+        eng.dispose()
+    assert closes == {
+        dt.date(2024, 1, 1): Decimal(10) ** 10,
+        dt.date(2024, 1, 2): Decimal("0.00000001"),
+        dt.date(2024, 1, 3): Decimal("7000.12"),
+    }
+
+
+def test_a_date_given_twice_in_a_csv_is_refused(tmp_path: Path, run_cli: Run) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("date,close\n2024-01-01,100\n2024-01-02,200\n2024-01-02,201\n")
+    failed = run_cli("backfill", "--csv", str(path), "--source", "t3")
+    assert failed.exit_code == 1
+    assert failed.stderr == (f"tracker: error: {path}:4: date 2024-01-02 is already on line 3\n"), (
+        failed.stderr
+    )
+    assert stored_count(os.environ["TRACKER_DATABASE_URL"], "t3") == 0
+
+
+def test_a_csv_field_too_large_for_the_csv_module_is_one_line(tmp_path: Path, run_cli: Run) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text('date,close\n2024-01-01,100\n2024-01-02,"' + "1" * 200_000 + '"\n')
+    failed = run_cli("backfill", "--csv", str(path), "--source", "t3")
+    assert failed.exit_code == 1 and failed.stderr.count("\n") == 1
+    assert f"{path}:3: not a readable CSV line" in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "close", "problem"),
+    [
+        ("bitstamp", Decimal("50000000000"), "is above the largest accepted price"),
+        ("bitstamp", Decimal("0.123456789"), "has more than 8 decimals"),
+        ("bitfinex", Decimal("50000000000"), "is above the largest accepted price"),
+        ("coinbase", Decimal("7000.000000001"), "has more than 8 decimals"),
+        ("kraken", Decimal("10000000000.01"), "is above the largest accepted price"),
+    ],
+)
+def test_an_exchange_page_with_prices_out_of_range_is_invalid_and_stores_nothing(
+    engine: Any, fake_exchange: FakeExchange, name: str, close: Decimal, problem: str
+) -> None:
+    closes = series(TODAY - 5 * DAY, TODAY - DAY)
+    closes[TODAY - 3 * DAY] = close
+    fake_exchange.set_daily(name, closes)
+    with pytest.raises(SourceError, match=problem) as caught:
+        fill(engine, fake_exchange, name, start=TODAY - 5 * DAY)
+    assert caught.value.outcome == "invalid" and caught.value.reason.startswith("page ")
+    assert stored(engine, name) == {}
+
+
+@pytest.mark.parametrize(
+    ("close", "problem"),
+    [
+        ("1e30", "out of range"),
+        ("0.000000001", "out of range"),  # would be stored as 0
+        ("0.000000015", "close 0.000000015 has more than 8 decimals"),
+        ("10000000000.5", "close 10000000000.5 is above the largest accepted price"),
+        ("0", "not a positive price"),
+    ],
+)
+def test_candle_prices_have_the_bounds_of_a_csv_import(close: str, problem: str) -> None:
+    candle = {"timestamp": str(midnight_ts(dt.date(2024, 3, 13))), "open": "70000"}
+    candle |= {"high": "71000", "low": "69000", "close": close}
+    body = {"data": {"pair": "BTC/USD", "ohlc": [candle]}}
+    with pytest.raises(SourceError, match=problem) as caught:
+        bf.SOURCES["bitstamp"].parse(body)
+    assert caught.value.outcome == "invalid" and "data.ohlc[0] close" in caught.value.reason
+    numbers = [[Decimal(midnight_ts(dt.date(2019, 3, 11)) * 1000), Decimal("1E+400"), 1, 1, 1, 1]]
+    with pytest.raises(SourceError, match=r"\[0\] open is out of range"):
+        bf.SOURCES["bitfinex"].parse(numbers)
+
+
+def test_the_progress_bar_shows_markup_like_text_as_it_is() -> None:
+    reason = "HTTP 400: bad [/] [via X] [bold]"  # a server's message, shown in the bar
+    bar = bf.ProgressBar("bitstamp", enabled=True)
+    with bar.running():
+        bar.plan(10, 2)
+        bar.wait(1.0, SourceError(source="bitstamp", reason=reason))
+        progress = bar._progress
+        progress.refresh()  # draws: markup would fail on "[/]"
+        shown = progress.columns[0].render(progress.tasks[0])
+    assert shown.plain == f"bitstamp: {reason}, waiting 1 s"
+
+
 def test_the_progress_bar_draws_without_error() -> None:
     bar = bf.ProgressBar("bitstamp", enabled=True)
     with bar.running():

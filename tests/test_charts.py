@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import sys
@@ -133,3 +134,23 @@ def test_history_command_writes_the_image_or_says_why_not(
     assert failed.exit_code == 1 and failed.stdout == ""
     assert failed.stderr.count("\n") == 1 and "tracker[charts]" in failed.stderr
     assert not svg.exists()
+
+
+def test_names_are_drawn_as_typed(tmp_path: Path) -> None:
+    names = ("Fund $x^$ [/]", "A $5 and $6 fund")  # mathtext would fail on one, mangle the other
+    tl = sample()
+    holding = tl.periods[-1].holdings[0]
+    periods = tuple(
+        dataclasses.replace(p, holdings=(p.holdings[0], dataclasses.replace(holding)))
+        for p in tl.periods
+    )
+    tl = dataclasses.replace(
+        tl,
+        holders=(HolderInfo("el-salvador", names[0]), HolderInfo("other", names[1])),
+        periods=periods,
+    )
+    text = charts.save_image(tl, tmp_path / "names.svg").read_text()
+    assert "Oblique" not in text  # no glyph in mathtext's italic: nothing drawn as a formula
+    for name in names:
+        assert f"<!-- {name} -->" in text, name  # matplotlib's comment on the text it drew
+        assert name in charts.terminal_chart(tl, width=100, height=40)

@@ -389,3 +389,24 @@ def test_history_command_refuses_bad_input(run_cli: Run) -> None:
         done = run_cli("history", *args)
         assert done.exit_code in (1, 2), args
         assert needle in done.stderr, (args, done.stderr)
+
+
+def test_names_are_shown_as_typed_never_read_as_markup(run_cli: Run) -> None:
+    names = {
+        "bad": "Bad [/] name",
+        "druk": "Bhutan [via Druk Holding]",
+        "fund": "Fund :thumbs_up: [bold]x[/bold]",  # no emoji, no style either
+    }
+    for slug, name in names.items():
+        added = run_cli(
+            "holdings", "add", slug, "--name", name, "--as-of", "2025-01-05",
+            "--basis", "official", "--source", "x [/] y", "--btc", "5",
+        )  # fmt: skip
+        assert added.exit_code == 0, added.stderr
+    args = ("history", "--from", "2025-01-01", "--to", "2025-02-28")
+    done = run_cli(*args, *(f"--holder={slug}" for slug in names))
+    assert done.exit_code == 0, done.stderr
+    for name in names.values():
+        assert done.stdout.count(name) == 2, (name, done.stdout)  # the BTC and value headings
+    assert "👍" not in done.stdout
+    assert "2025-02" in done.stdout and "512,062.05" in done.stdout  # 5 BTC at the January close

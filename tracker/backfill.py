@@ -63,6 +63,9 @@ def _row(
     if at.time() != dt.time(0):
         raise invalid(source, f"{where}: {at:%Y-%m-%d %H:%M} UTC is not a daily candle (00:00)")
     values = {k: price(source, f"{where} {k}", v, number=number) for k, v in prices.items()}
+    for k, value in values.items():  # the bounds of a CSV import (history.price_problem)
+        if (problem := history.price_problem(value)) is not None:
+            raise invalid(source, f"{where} {k} {format(value, 'f'):.40} {problem}")
     return {"currency": "USD", "date": at.date(), "source": source, **values}
 
 
@@ -568,11 +571,7 @@ def import_csv(
             f"source label {source!r}: use up to 32 lowercase letters, digits, '-' or '_'"
         )
     today = today or dt.datetime.now(dt.UTC).date()
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(history.parse_daily_csv(f, source=source, where=str(path)))
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    rows = history.read_daily_csv(path, source=source)  # a date given twice is refused there
     final = [r for r in rows if r["date"] < today]
     wanted = [
         r
@@ -580,7 +579,7 @@ def import_csv(
         if (start is None or r["date"] >= start) and (end is None or r["date"] <= end)
     ]
     with store.write_connection(engine) as conn:
-        added = store.insert_daily_prices(conn=conn, rows=_first_of_each_day(wanted))
+        added = store.insert_daily_prices(conn=conn, rows=wanted)
     return CsvResult(
         path, source, len(rows), added, len(rows) - len(final), len(final) - len(wanted)
     )
@@ -769,8 +768,8 @@ class ProgressBar:
             TimeRemainingColumn,
         )
 
-        columns = (
-            TextColumn("{task.description}"),
+        columns = (  # the description carries a server's error text: never read as markup
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("days"),

@@ -9,10 +9,13 @@ import os
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.timeline import Period, Timeline, title
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 IMAGE_FORMATS = {".png": "png", ".svg": "svg"}
 MISSING_MATPLOTLIB = (
@@ -148,13 +151,31 @@ def save_image(tl: Timeline, path: Path) -> Path:
     if not tl.periods:
         raise InputError("nothing to draw: no daily closes in this range (run `tracker backfill`)")
     try:
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib import rc_context
     except ImportError:
         raise InputError(MISSING_MATPLOTLIB) from None
     if not path.parent.is_dir():
         raise InputError(f"--output {path}: directory {path.parent} does not exist")
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    metadata = {"Date": None} if kind == "svg" else None  # reproducible SVG: no timestamp
+    # Holder names are plain text, not mathtext: a "$" in one must neither fail nor turn the
+    # rest of the name into a formula.
+    with rc_context({"text.parse_math": False}):
+        fig = _figure(tl)
+        try:
+            fig.savefig(tmp, format=kind, metadata=metadata)
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"cannot write {path}: {e.strerror}") from None
+    return path
+
+
+def _figure(tl: Timeline) -> Figure:
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     values = _series(tl)
     when = [_when(p) for p in tl.periods]
@@ -184,16 +205,7 @@ def save_image(tl: Timeline, path: Path) -> Path:
     axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes[-1].set_xlabel("date (UTC)")
     fig.text(0.995, 0.002, "tracker history", ha="right", va="bottom", fontsize=7, alpha=0.6)
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    metadata = {"Date": None} if kind == "svg" else None  # reproducible SVG: no timestamp
-    try:
-        fig.savefig(tmp, format=kind, metadata=metadata)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {e.strerror}") from None
-    return path
+    return fig
 
 
 def _cycle(colours: Sequence[str]) -> Iterator[str]:

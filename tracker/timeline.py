@@ -487,29 +487,32 @@ def gap_lines(gaps: Sequence[Gap], *, limit: int = 10) -> list[str]:
 
 
 def render_table(tl: Timeline, *, width: int | None = None, color: bool = False) -> str:
+    """The history as a text table. Every cell and heading goes to Rich as a ``Text``, never as
+    markup: a holder's name such as "Bhutan [via Druk Holding]" is shown as typed."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("Period", no_wrap=True)
-    table.add_column(f"Close ({tl.currency})", justify="right", no_wrap=True)
+    table.add_column(Text("Period"), no_wrap=True)
+    table.add_column(Text(f"Close ({tl.currency})"), justify="right", no_wrap=True)
     for h in tl.holders:
-        table.add_column(f"{h.name}\nBTC", justify="right", no_wrap=True)
-        table.add_column(f"{h.name}\nvalue ({tl.currency})", justify="right", no_wrap=True)
+        table.add_column(Text(f"{h.name}\nBTC"), justify="right", no_wrap=True)
+        table.add_column(Text(f"{h.name}\nvalue ({tl.currency})"), justify="right", no_wrap=True)
     for p in tl.periods:
         cells = [p.label, grouped(p.close, 2)]
         for held in p.holdings:
             cells += [btc_text(held), "—" if held.value is None else grouped(held.value, 2)]
-        table.add_row(*cells)
+        table.add_row(*map(Text, cells))
     console = Console(
         file=io.StringIO(), width=width or 200, color_system="auto" if color else None,
-        force_terminal=color, highlight=False, soft_wrap=False,
+        force_terminal=color, highlight=False, soft_wrap=False, markup=False, emoji=False,
     )  # fmt: skip
-    console.print(title(tl), markup=False)  # above the table, not as its title: never wrapped
+    console.print(Text(title(tl)))  # above the table, not as its title: never wrapped
     console.print(table)
     if not tl.periods:
-        console.print("No daily closes in this range: run `tracker backfill`.", markup=False)
+        console.print(Text("No daily closes in this range: run `tracker backfill`."))
     sources = sorted({p.close_source for p in tl.periods}, key=store.daily_preference)
     notes = [
         "Close: the last daily close of each period"
@@ -519,7 +522,7 @@ def render_table(tl: Timeline, *, width: int | None = None, color: bool = False)
         *gap_lines(tl.missing),
     ]
     for line in notes:
-        console.print(line, style="dim", markup=False)
+        console.print(Text(line, style="dim"))
     buf = console.file
     assert isinstance(buf, io.StringIO)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
