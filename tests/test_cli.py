@@ -211,9 +211,9 @@ ADD = ["holdings", "add", "el-salvador", "--as-of", "2025-05-01", "--basis", "of
         (["report", "--at", "0001-01-01"], "before bitcoin's first block"),
         (["report", "--at", "9999-12-31T23:59:59-01:00"], "out of range"),
         (["holdings", "add", "Foo Bar", "--name", "Foo", "--as-of", "2025-01-01", "--basis",
-          "official", "--source", "s", "--btc", "1"], "lowercase letters"),  # fmt: skip
+          "official", "--source", "s", "--btc", "1"], "lowercase letters"),
         (["holdings", "add", "nn", "--name", "n" * 201, "--as-of", "2025-01-01", "--basis",
-          "official", "--source", "s", "--btc", "1"], "1 to 200 characters"),  # fmt: skip
+          "official", "--source", "s", "--btc", "1"], "1 to 200 characters"),
         ([*ADD[:8], "s" * 1001, "--btc", "1"], "longer than 1000 bytes"),
     ],
 )
