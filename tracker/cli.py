@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -120,11 +120,6 @@ def _env_db() -> bool:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"tracker: error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def out(text: str) -> None:

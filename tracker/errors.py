@@ -4,10 +4,10 @@
     ├── ConfigError      a config file, setting or command-line value is wrong
     ├── InputError       a value the user typed is wrong (a date, an amount, a holder)
     ├── SourceError      one price source failed; carries the source name and an outcome
-    ├── ConsensusError   the quotes do not make a consensus
     └── StoreError       the database cannot be opened, is not ours, or is too new
 
-Anything else that escapes is a bug and keeps its traceback.
+A round without a quorum is not an error but a status (``degraded``), so the consensus never
+raises. Anything else that escapes is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -47,10 +47,6 @@ class SourceError(TrackerError):
         self.outcome = outcome
         self.retryable = retryable
         self.retry_after_s = retry_after_s
-
-
-class ConsensusError(TrackerError):
-    """The quotes of a round do not make a consensus."""
 
 
 class StoreError(TrackerError):

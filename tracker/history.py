@@ -134,10 +134,6 @@ def read_daily_csv(path: Path, *, source: str) -> list[dict[str, Any]]:
     return list(parse_daily_csv(io.StringIO(text, newline=""), source=source, where=str(path)))
 
 
-def import_csv(*, conn: Connection, path: Path, source: str) -> int:
-    return store.insert_daily_prices(conn=conn, rows=read_daily_csv(path, source=source))
-
-
 CONSENSUS_SOURCE = "consensus"
 
 

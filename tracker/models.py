@@ -44,7 +44,6 @@ class Outcome(StrEnum):
     HTTP_ERROR = "http_error"
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
-    SKIPPED = "skipped"  # a fallback that was not needed this round
 
 
 class RoundStatus(StrEnum):

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from tracker.errors import StoreError
 from tracker.models import (
@@ -107,10 +107,6 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 def read_session(engine: Engine) -> Session:
     return Session(engine)
-
-
-def metadata() -> sa.MetaData:
-    return SQLModel.metadata
 
 
 # --- holders and observations ------------------------------------------------------------
