@@ -4,7 +4,9 @@
     ├── ConfigError      a config file, setting or command-line value is wrong
     ├── InputError       a value the user typed is wrong (a date, an amount, a holder)
     ├── SourceError      one price source failed; carries the source name and an outcome
-    └── StoreError       the database cannot be opened, is not ours, or is too new
+    ├── StoreError       the database cannot be opened, is not ours, or is too new
+    └── ServiceError     `tracker run` cannot start: another one holds the database
+                         (defined in scheduler.py, the one place that raises it)
 
 A round without a quorum is not an error but a status (``degraded``), so the consensus never
 raises. Anything else that escapes is a bug and keeps its traceback.
