@@ -298,13 +298,7 @@ def load_ledgers(*, session: Session) -> list[HolderLedger]:
         )
     return [
         HolderLedger(
-            holder=HolderInfo(
-                slug=h.slug,
-                name=h.name,
-                country_code=h.country_code,
-                population=h.population,
-                population_source=h.population_source,
-            ),
+            holder=HolderInfo.of(h),
             claims=tuple(claims[h.id]),
         )
         for h in holders

@@ -298,6 +298,17 @@ class HolderInfo:
     population: int | None = None
     population_source: str | None = None
 
+    @classmethod
+    def of(cls, row: Any) -> HolderInfo:
+        """From anything with these attributes: a ``Holder`` row or a Core result row."""
+        return cls(
+            slug=row.slug,
+            name=row.name,
+            country_code=row.country_code,
+            population=row.population,
+            population_source=row.population_source,
+        )
+
 
 @dataclass(frozen=True)
 class Claim:

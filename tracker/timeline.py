@@ -284,13 +284,7 @@ def _holders(conn: Connection, slugs: Sequence[str] | None) -> list[tuple[int, H
     known = [
         (
             r.id,
-            HolderInfo(
-                slug=r.slug,
-                name=r.name,
-                country_code=r.country_code,
-                population=r.population,
-                population_source=r.population_source,
-            ),
+            HolderInfo.of(r),
         )
         for r in rows
     ]
