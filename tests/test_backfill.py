@@ -694,3 +694,61 @@ def test_compare_reads_both_series_from_the_store(engine: Any) -> None:
         (days[1], mine[days[1]], ref[days[1]])
     ]
     assert result.differences[0].pct == Decimal("1.01")
+
+
+# --- second review: planning -----------------------------------------------------------------
+
+
+def test_windows_merge_gaps_that_fit_one_page() -> None:
+    d = dt.date(2025, 1, 1)
+    gaps = [bf.Gap(d + i * 7 * DAY, d + i * 7 * DAY) for i in range(86)]  # a hole a week
+    plan = bf.windows(gaps, page_days=300)
+    assert len(plan) == 2  # 86 one-day holes over 596 days: two pages of 300, not 86 requests
+    assert plan[0].first == gaps[0].first
+    # every hole is covered, no window is wider than a page
+    for g in gaps:
+        assert any(w.first <= g.first <= w.last for w in plan)
+    assert all((w.last - w.first).days + 1 <= 300 for w in plan)
+    # a long gap is still cut into pages
+    long_gap = [bf.Gap(d, d + 999 * DAY)]
+    assert [(w.last - w.first).days + 1 for w in bf.windows(long_gap, page_days=300)] == [300, 300, 300, 100]
+
+
+def test_a_rerun_over_an_exchanges_holes_asks_few_pages(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    first = TODAY - 600 * DAY
+    holes = {first + i * DAY for i in range(0, 600, 7)}
+    fake_exchange.set_daily("bitstamp", series(first, TODAY - DAY, skip=holes))
+    one = fill(engine, fake_exchange, "bitstamp", start=first, page_days=300)
+    asked_first = len(fake_exchange.requests("bitstamp"))
+    two = fill(engine, fake_exchange, "bitstamp", start=first, page_days=300)
+    asked_again = len(fake_exchange.requests("bitstamp")) - asked_first
+    assert one.added == 600 - len(holes) and two.added == 0
+    assert asked_again <= 3, asked_again  # not one request per hole (86)
+
+
+def test_from_before_a_sources_first_day_is_clipped_not_requested(
+    engine: Any, fake_exchange: FakeExchange
+) -> None:
+    spec = bf.daily_source("bitstamp")
+    assert spec.first_day is not None
+    fake_exchange.set_daily("bitstamp", series(spec.first_day, spec.first_day + 9 * DAY))
+    result = fill(engine, fake_exchange, "bitstamp", start=dt.date(2009, 1, 3),
+                  end=spec.first_day + 9 * DAY)  # fmt: skip
+    assert result.unreachable == bf.Gap(dt.date(2009, 1, 3), spec.first_day - DAY)
+    assert result.start == spec.first_day and result.added == 10
+    assert all(first >= spec.first_day for first, _ in windows_asked(fake_exchange, "bitstamp"))
+    assert "no daily candles before" in "\n".join(result.lines())
+
+
+def test_a_range_wholly_before_a_source_says_so(engine: Any, fake_exchange: FakeExchange) -> None:
+    result = fill(engine, fake_exchange, "coinbase", end=dt.date(2014, 1, 1))
+    assert fake_exchange.requests("coinbase") == []
+    text = "\n".join(result.lines())
+    assert "its daily candles start 2015-07-20, after 2014-01-01" in text
+
+
+def test_check_against_itself_is_refused(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("backfill", "--check", "bundled", "--against", "bundled")
+    assert result.exit_code == 1 and "two different series" in result.stderr

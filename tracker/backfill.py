@@ -289,19 +289,27 @@ def _checked(name: str, base_url: str) -> str:
 
 
 def windows(gaps: Sequence[Gap], *, page_days: int, pageable: bool = True) -> list[Gap]:
-    """The requests that cover ``gaps``: each gap cut into pages of at most ``page_days``; a
-    source that cannot page (Kraken) gets one request for all of them."""
+    """The fewest requests that cover ``gaps`` (sorted): each window starts at the first day
+    still uncovered and spans at most ``page_days`` calendar days, taking in every gap that
+    starts inside it, so the scattered holes an exchange never fills cost one page, not one
+    request each, on every rerun. A source that cannot page (Kraken) gets one request."""
     if not gaps:
         return []
     if not pageable:
         return [Gap(gaps[0].first, gaps[-1].last)]
-    out = []
-    for gap in gaps:
-        day = gap.first
-        while day <= gap.last:
-            last = min(gap.last, day + (page_days - 1) * DAY)
-            out.append(Gap(day, last))
-            day = last + DAY
+    out: list[Gap] = []
+    i, day = 0, gaps[0].first
+    while i < len(gaps):
+        first = max(day, gaps[i].first)
+        limit = first + (page_days - 1) * DAY
+        last = first
+        while i < len(gaps) and gaps[i].first <= limit:
+            last = min(gaps[i].last, limit)
+            if gaps[i].last > limit:
+                break  # the rest of this gap starts the next window
+            i += 1
+        out.append(Gap(first, last))
+        day = last + DAY
     return out
 
 
@@ -342,7 +350,12 @@ class BackfillResult:
 
     def lines(self) -> list[str]:
         head = f"{self.source}: {self.start} to {self.end}"
-        if not self.missing_before:
+        if self.start > self.end:
+            lines = [
+                f"{self.source}: its daily candles start {self.start}, after {self.end}: "
+                "nothing to ask for"
+            ]
+        elif not self.missing_before:
             lines = [f"{head}: nothing missing, nothing asked"]
         else:
             lines = [
@@ -350,9 +363,10 @@ class BackfillResult:
                 f"{self.received:,} candle(s) received, {self.added:,} added"
             ]
         if self.unreachable is not None:
+            other = "" if self.source == PRIMARY else f" (try --source {PRIMARY})"
             lines.append(
-                f"  {self.source} serves only its newest days: {self.unreachable} cannot come "
-                "from it (try --source bitstamp)"
+                f"  {self.source} has no daily candles before "
+                f"{self.unreachable.last + DAY}: {self.unreachable} cannot come from it{other}"
             )
         if self.missing_after:
             total = sum(g.days for g in self.missing_after)
@@ -424,14 +438,16 @@ async def backfill(
     url_base = _checked(source, base_url or spec.base_url)
     today = today or dt.datetime.now(dt.UTC).date()
     size = page_days or spec.page_days
-    first = start or spec.first_day or today - (size - 1) * DAY
+    # The oldest day the source can serve: its first candle, or for Kraken (no paging) the
+    # newest `size` candles, the newest of them still open. Days before it are reported as
+    # unreachable, never requested.
+    oldest = spec.first_day if spec.pageable else today - (size - 1) * DAY
+    first = start or oldest or today - (size - 1) * DAY
     last = min(end or today, today - DAY)
     unreachable = None
-    if not spec.pageable:  # only the newest `size` candles, the newest of them still open
-        oldest = today - (size - 1) * DAY
-        if first < oldest:
-            unreachable = Gap(first, min(last, oldest - DAY))
-            first = oldest
+    if oldest is not None and first < oldest:
+        unreachable = Gap(first, min(last, oldest - DAY))
+        first = oldest
     if first > last:
         return BackfillResult(source, first, last, 0, 0, 0, 0, (), unreachable)
     gaps = _gaps(engine, source, first, last)

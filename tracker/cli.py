@@ -554,6 +554,8 @@ def backfill(
     from tracker.holdings import parse_number
 
     tol = parse_number(tolerance, what="--tolerance", example="1 or 0.5", maximum=Decimal(100))
+    if check is not None and against == check:
+        raise InputError(f"--check {check} --against {against}: compare two different series")
     engine = obj.open(settings).engine
     if name in bf.SOURCES:  # an exchange: fill its missing days first
         result = run_backfill(settings, engine, name, start=start, end=end, today=today)
