@@ -443,6 +443,14 @@ def test_postgres_services_elect_one_leader_and_fail_over(
     assert set(a.logged_rounds()) | set(b.logged_rounds()) <= set(ids)
 
 
+def run_daily_job(service: Service) -> None:
+    service._start_loop()
+    try:
+        service.daily_job()
+    finally:
+        service._stop_loop()
+
+
 def _service(cfg: Path, tmp_path: Path) -> Service:
     settings = load_settings(cfg)
     engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
@@ -455,11 +463,7 @@ def test_the_daily_job_stores_yesterdays_exchange_close(
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     fake_exchange.set_daily("bitstamp", {yesterday: Decimal("87654.32")})
     service = _service(service_cfg, tmp_path)
-    service._start_loop()
-    try:
-        service.daily_job()
-    finally:
-        service._stop_loop()
+    run_daily_job(service)
     with store.read_session(service.engine) as session:
         row = store.latest_daily_close(session=session, on_or_before=yesterday)
     assert row is not None and (row.date, row.source, row.close) == (
@@ -481,11 +485,7 @@ def test_the_daily_job_falls_back_to_the_days_consensus(
     with store.write_session(service.engine) as session:
         store.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
                            quotes=[], consensus=ConsensusPrice(round_id=0, at=at, price=Decimal("86000"), sources="a,b,c"))  # fmt: skip
-    service._start_loop()
-    try:
-        service.daily_job()
-    finally:
-        service._stop_loop()
+    run_daily_job(service)
     with store.read_session(service.engine) as session:
         row = store.latest_daily_close(session=session, on_or_before=yesterday)
     assert row is not None and (row.source, row.close) == ("consensus", Decimal("86000"))
