@@ -299,26 +299,14 @@ class FakeExchange:
         with self._lock:
             price, age = self._prices[name], self._ages[name]
             fault = self._take_fault(name) or self._chaos_fault(name) or Fault()
-        body = _body(name, price, time.time() - age)
-        if fault.body is not None:
-            body = fault.body
-        elif fault.malformed:
-            body = body[: len(body) // 2]
-        elif fault.status and not 200 <= fault.status < 300:
-            body = f"fake exchange: HTTP {fault.status}\n".encode()
-        return fault, _describe(fault), body
+        return fault, _describe(fault), _apply(fault, _body(name, price, time.time() - age))
 
     def _plan_daily(self, name: str, query: str) -> tuple[Fault, str, int, bytes]:
         with self._lock:
             fault = self._take_fault(name) or self._chaos_fault(name) or Fault()
             bars, overlap = dict(self._daily[name]), self._overlap[name]
         status, body = _daily_answer(name, bars, overlap, parse_qs(query))
-        if fault.body is not None:
-            body = fault.body
-        elif fault.malformed:
-            body = body[: len(body) // 2]
-        elif fault.status and not 200 <= fault.status < 300:
-            body = f"fake exchange: HTTP {fault.status}\n".encode()
+        body = _apply(fault, body)
         served = _describe(fault)
         if served == "ok" and status != 200:
             served = f"HTTP {status}"
@@ -403,6 +391,18 @@ def _send(handler: _Handler, status: int, body: bytes, headers: Mapping[str, str
         handler.wfile.write(body)
     except (BrokenPipeError, ConnectionResetError):
         handler.close_connection = True  # the client gave up first
+
+
+def _apply(fault: Fault, body: bytes) -> bytes:
+    """The body a fault serves instead of the normal one: its own, a cut-off copy, or an
+    error page for an error status."""
+    if fault.body is not None:
+        return fault.body
+    if fault.malformed:
+        return body[: len(body) // 2]
+    if fault.status and not 200 <= fault.status < 300:
+        return f"fake exchange: HTTP {fault.status}\n".encode()
+    return body
 
 
 def _describe(fault: Fault) -> str:

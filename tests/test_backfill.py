@@ -711,7 +711,12 @@ def test_windows_merge_gaps_that_fit_one_page() -> None:
     assert all((w.last - w.first).days + 1 <= 300 for w in plan)
     # a long gap is still cut into pages
     long_gap = [bf.Gap(d, d + 999 * DAY)]
-    assert [(w.last - w.first).days + 1 for w in bf.windows(long_gap, page_days=300)] == [300, 300, 300, 100]
+    assert [(w.last - w.first).days + 1 for w in bf.windows(long_gap, page_days=300)] == [
+        300,
+        300,
+        300,
+        100,
+    ]
 
 
 def test_a_rerun_over_an_exchanges_holes_asks_few_pages(

@@ -30,7 +30,12 @@ def report(run_cli: Run, *args: str) -> dict:  # type: ignore[type-arg]
 def test_changes_over_each_horizon_recompute_from_the_daily_closes(run_cli: Run) -> None:
     data = report(run_cli, "--at", "2025-09-01")
     now = bundled_close("2025-09-01")
-    expected_days = {"24h": "2025-08-31", "7d": "2025-08-25", "30d": "2025-08-02", "1y": "2024-09-01"}
+    expected_days = {
+        "24h": "2025-08-31",
+        "7d": "2025-08-25",
+        "30d": "2025-08-02",
+        "1y": "2024-09-01",
+    }
     assert list(data["changes"]) == list(expected_days)
     for label, day in expected_days.items():
         c = data["changes"][label]
@@ -71,7 +76,9 @@ def test_unrealized_profit_and_loss_from_the_cost_basis(run_cli: Run) -> None:
     es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
     value = (Decimal(6300) * bundled_close("2025-09-02")).quantize(CENT)
     assert es["cost_basis_usd"] == "350000000.005"
-    assert Decimal(es["unrealized_pnl"]) == value - Decimal("350000000.00")  # cost to the cent, half-even
+    assert Decimal(es["unrealized_pnl"]) == value - Decimal(
+        "350000000.00"
+    )  # cost to the cent, half-even
     us = {h["slug"]: h for h in data["holders"]}["united-states"]
     assert us["unrealized_pnl"] is None and us["cost_basis_usd"] is None
     table = run_cli("report", "--offline", "--at", "2025-09-02").stdout
@@ -109,7 +116,10 @@ def test_csv_carries_the_changes(run_cli: Run) -> None:
     out = run_cli("report", "--offline", "-f", "csv", "--at", "2025-09-01").stdout
     rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(out))}
     es = rows["el-salvador"]
-    assert es["value_change_pct_30d"] == data["changes"]["30d"]["holders"]["el-salvador"]["value_change_pct"]
+    assert (
+        es["value_change_pct_30d"]
+        == data["changes"]["30d"]["holders"]["el-salvador"]["value_change_pct"]
+    )
     assert es["price_change_pct_24h"] == data["changes"]["24h"]["price_change_pct"]
 
 
@@ -141,13 +151,17 @@ def test_names_and_sources_are_shown_literally(run_cli: Run, name: str) -> None:
     # Markdown: the pipe in the source is escaped, so every row keeps its column count
     import re
 
-    md = run_cli("report", "--offline", "--at", "2025-02-01", "--all-estimates", "-f", "markdown").stdout
+    md = run_cli(
+        "report", "--offline", "--at", "2025-02-01", "--all-estimates", "-f", "markdown"
+    ).stdout
     for table in md.split("\n\n"):
         rows = [line for line in table.splitlines() if line.startswith("|")]
         counts = {len(re.findall(r"(?<!\\)\|", line)) for line in rows}
         assert len(counts) <= 1, table
     ledger = run_cli("holdings", "list", "-f", "markdown").stdout.splitlines()
-    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in ledger if line.startswith("|")}) == 1
+    assert (
+        len({len(re.findall(r"(?<!\\)\|", line)) for line in ledger if line.startswith("|")}) == 1
+    )
 
 
 def test_an_instant_inside_a_day_does_not_use_that_days_close(run_cli: Run) -> None:

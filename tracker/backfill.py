@@ -9,9 +9,7 @@ today's is never stored. Endpoints and row layouts: SOURCES.md, "Daily history".
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tracker import history, store
 from tracker.config import check_base_url
 from tracker.errors import ConfigError, InputError, SourceError
-from tracker.report import price_text
+from tracker.report import csv_text, price_text
 from tracker.sources import bitfinex as bitfinex_spot
 from tracker.sources import kraken as kraken_spot
 from tracker.sources._parse import dig, invalid, price, unix_time
@@ -608,11 +606,7 @@ def render_summary(result: BackfillResult | CsvResult, fmt: str) -> str:
         return json.dumps(data, indent=2) + "\n"
     if fmt == "csv":
         flat = {k: v if isinstance(v, str | int | None) else json.dumps(v) for k, v in data.items()}
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(flat), lineterminator="\n")
-        writer.writeheader()
-        writer.writerow(flat)
-        return buf.getvalue()
+        return csv_text(list(flat), [flat])
     return "\n".join(result.lines()) + "\n"
 
 
@@ -711,12 +705,7 @@ def render_check(result: CheckResult, fmt: str) -> str:
         }
         return json.dumps(data, indent=2) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        fields = ["date", result.source, result.reference, "difference_pct"]
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+        return csv_text(["date", result.source, result.reference, "difference_pct"], rows)
     vs = f"{result.source} against {result.reference}"
     if not result.overlap:
         return f"{vs}: no day in common to compare\n"

@@ -220,13 +220,14 @@ def report(
 
     Example: tracker report --at 2025-04-14 --format json
     """
+    from tracker.holdings import parse_number
+    from tracker.report import render
     from tracker.reporting import assemble_report
+    from tracker.store import read_session
 
     obj: Context = ctx.obj
     current = now()
     instant = None if at is None else parse_at(at, current=current)
-    from tracker.holdings import parse_number
-
     price = (
         None
         if what_if is None
@@ -234,8 +235,6 @@ def report(
     )
     settings = obj.settings()
     opened = obj.open(settings)
-    from tracker.store import read_session
-
     notes: list[str] = []
     if not offline and instant is None and price is None:
         notes = refresh_if_stale(settings, opened.engine, current)
@@ -250,8 +249,6 @@ def report(
             warnings=notes,
             all_estimates=all_estimates,
         )
-    from tracker.report import render
-
     out(render(result, fmt.value, color=fmt is Format.table and sys.stdout.isatty()))
 
 
@@ -274,19 +271,20 @@ def live_round(settings: Settings, engine: Engine, *, budget_s: float | None = N
 def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -> list[str]:
     """Run one round when the newest consensus is older than report.max_price_age_s;
     return a warning when that fails (the report then uses stored prices)."""
+    from collections import Counter
+
+    from tracker.models import PriceKind
     from tracker.reporting import choose_price
     from tracker.store import read_session
 
     max_age = dt.timedelta(seconds=settings.report.max_price_age_s)
     with read_session(engine) as session:
         choice = choose_price(session=session, at=current, max_age=max_age)
-    if choice is not None and choice.point.kind.value == "consensus" and not choice.stale:
+    if choice is not None and choice.point.kind is PriceKind.CONSENSUS and not choice.stale:
         return []
     rr = live_round(settings, engine, budget_s=settings.report.fetch_timeout_s)
     if rr.price is not None:
         return []
-    from collections import Counter
-
     counts = Counter(line.outcome.value for line in rr.lines)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common())
     return [

@@ -6,12 +6,16 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tracker.models import Bound, Claim, HolderLedger, PriceKind, RoundReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
 from tracker.valuation import (
     Change,
     Comparison,
@@ -85,6 +89,42 @@ def grouped(value: Decimal, places: int | None = None) -> str:
         whole, _, frac = text.partition(".")
         return f"{int(whole):,}" + (f".{frac}" if frac else "")
     return f"{value:,.{places}f}"
+
+
+# --- text outputs shared by every renderer ---------------------------------------------------
+
+
+def csv_text(
+    fieldnames: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    extra: Literal["raise", "ignore"] = "raise",
+) -> str:
+    """A CSV document: header, then ``rows``; LF line ends (``extra="ignore"`` drops keys
+    that are not columns)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n", extrasaction=extra)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def text_console(*, width: int, color: bool = False) -> Console:
+    """A Rich console that renders into a string. Markup and emoji codes are off, so names
+    and sources from users or servers always print as typed."""
+    from rich.console import Console
+
+    return Console(
+        file=io.StringIO(), width=width, color_system="auto" if color else None,
+        force_terminal=color, highlight=False, soft_wrap=False, markup=False, emoji=False,
+    )  # fmt: skip
+
+
+def console_text(console: Console) -> str:
+    """What ``text_console`` rendered, without Rich's trailing padding."""
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -207,7 +247,6 @@ CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
 
 def render_csv(report: Report) -> str:
-    out = io.StringIO()
     data = to_dict(report)
     labels = [label for label in CHANGE_LABELS if label in data["changes"]]
     change_fields = [
@@ -215,11 +254,8 @@ def render_csv(report: Report) -> str:
         for label in labels
         for k in ("value_change", "value_change_pct", "price_change_pct")
     ]
-    writer = csv.DictWriter(
-        out, fieldnames=[*CSV_FIELDS, *change_fields], lineterminator="\n", extrasaction="ignore"
-    )
-    writer.writeheader()
     price = data["price"] or {}
+    rows = []
     for holder in data["holders"]:
         changes = {}
         for label in labels:
@@ -228,7 +264,7 @@ def render_csv(report: Report) -> str:
             changes[f"value_change_{label}"] = mine.get("value_change")
             changes[f"value_change_pct_{label}"] = mine.get("value_change_pct")
             changes[f"price_change_pct_{label}"] = c["price_change_pct"]
-        writer.writerow(
+        rows.append(
             {
                 **holder,
                 **changes,
@@ -240,7 +276,7 @@ def render_csv(report: Report) -> str:
                 "generated_at": data["generated_at"],
             }
         )
-    return out.getvalue()
+    return csv_text([*CSV_FIELDS, *change_fields], rows, extra="ignore")
 
 
 # --- human text (shared by table and Markdown) ----------------------------------------------
@@ -351,7 +387,6 @@ def title(report: Report) -> str:
 
 def render_table(report: Report, *, width: int | None = None, color: bool = False) -> str:
     from rich import box
-    from rich.console import Console
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
@@ -375,10 +410,7 @@ def render_table(report: Report, *, width: int | None = None, color: bool = Fals
                 ),
             )
         )
-    console = Console(
-        file=io.StringIO(), width=width or 80, color_system="auto" if color else None,
-        force_terminal=color, highlight=False, soft_wrap=False,
-    )  # fmt: skip
+    console = text_console(width=width or 80, color=color)
     console.print(table)
     console.print(price_line(report), style="bold" if report.price else None, markup=False)
     for line in comparison_lines(report):
@@ -403,9 +435,7 @@ def render_table(report: Report, *, width: int | None = None, color: bool = Fals
         console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False)
-    out = console.file
-    assert isinstance(out, io.StringIO)
-    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
+    return console_text(console)
 
 
 def md(cell: object) -> str:
@@ -496,16 +526,11 @@ def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
         ]
         return json.dumps({"holders": holders}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=LEDGER_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+        return csv_text(LEDGER_FIELDS, rows)
     if fmt == "markdown":
         lines = [md_row(LEDGER_FIELDS), "|" + "---|" * len(LEDGER_FIELDS)]
         lines += [md_row("" if r[k] is None else r[k] for k in LEDGER_FIELDS) for r in rows]
         return "\n".join(lines) + "\n"
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -521,11 +546,9 @@ def render_ledger(ledgers: list[HolderLedger], fmt: str) -> str:
                 "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}",
                 c.as_of.isoformat(), c.basis.value, source,
             )))  # fmt: skip
-    console = Console(file=io.StringIO(), width=100, color_system=None, highlight=False)
+    console = text_console(width=100)
     console.print(table)
-    buf_out = console.file
-    assert isinstance(buf_out, io.StringIO)
-    return buf_out.getvalue()
+    return console_text(console)
 
 
 # --- a fetch round (tracker fetch) ------------------------------------------------------------
@@ -570,30 +593,21 @@ def round_summary(rr: RoundReport) -> str:
     )
 
 
+ROUND_CSV_FIELDS = (
+    "source", "role", "price", "quoted_at", "outcome", "reason", "latency_ms", "attempts",
+)  # fmt: skip
+
+
 def render_round(rr: RoundReport, fmt: str) -> str:
     data = round_dict(rr)
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        fields = [
-            "source",
-            "role",
-            "price",
-            "quoted_at",
-            "outcome",
-            "reason",
-            "latency_ms",
-            "attempts",
-        ]
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(data["quotes"])
-        writer.writerows(
+        skipped = [
             {"source": name, "role": "fallback", "outcome": "skipped", "attempts": 0}
             for name in data["skipped"]
-        )
-        return buf.getvalue()
+        ]
+        return csv_text(ROUND_CSV_FIELDS, [*data["quotes"], *skipped])
     header = ("source", "role", "price", "outcome", "ms", "tries", "reason")
     rows: list[tuple[str, ...]] = [
         (
@@ -615,7 +629,6 @@ def _grid(
         lines += [md_row(r) for r in rows]
         return "\n".join([*lines, "", *footer]) + "\n"
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -624,13 +637,11 @@ def _grid(
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(*map(Text, r))
-    console = Console(file=io.StringIO(), width=110, color_system=None, highlight=False)
+    console = text_console(width=110)
     console.print(table)
     for line in footer:
-        console.print(line, markup=False)
-    buf = console.file
-    assert isinstance(buf, io.StringIO)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+        console.print(line)
+    return console_text(console)
 
 
 # --- source health (tracker sources) ----------------------------------------------------------
@@ -640,11 +651,7 @@ def render_sources(entries: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"sources": entries}, indent=2) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(entries[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(entries)
-        return buf.getvalue()
+        return csv_text(list(entries[0]), entries)
     header = ("source", "enabled", "ok/asked", "last success", "base_url")
     rows: list[tuple[str, ...]] = [
         (

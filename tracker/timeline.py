@@ -9,9 +9,7 @@ holder), exactly, rounding values half-even to cents.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +31,15 @@ from tracker.models import (
     Observation,
     sats_to_btc,
 )
-from tracker.report import BOUND_MARK, grouped, plain, price_text
+from tracker.report import (
+    BOUND_MARK,
+    console_text,
+    csv_text,
+    grouped,
+    plain,
+    price_text,
+    text_console,
+)
 from tracker.valuation import value_of
 
 DAY = dt.timedelta(days=1)
@@ -443,17 +449,12 @@ def render_json(tl: Timeline) -> str:
 
 def render_csv(tl: Timeline) -> str:
     """One line per period and holder (one per period when no holder is chosen)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for p in to_dict(tl)["periods"]:
         base = {k: p[k] for k in ("period", "start", "end", "close_date", "close", "close_source")}
-        holdings = p["holdings"] or [{}]
-        for h in holdings:
-            writer.writerow(
-                {**base, "holder": h.get("slug"), **{k: h.get(k) for k in CSV_FIELDS[7:]}}
-            )
-    return buf.getvalue()
+        for h in p["holdings"] or [{}]:
+            rows.append({**base, "holder": h.get("slug"), **{k: h.get(k) for k in CSV_FIELDS[7:]}})
+    return csv_text(CSV_FIELDS, rows)
 
 
 def btc_text(h: Holding) -> str:
@@ -484,7 +485,6 @@ def render_table(tl: Timeline, *, width: int | None = None, color: bool = False)
     """The history as a text table. Every cell and heading goes to Rich as a ``Text``, never as
     markup: a holder's name such as "Bhutan [via Druk Holding]" is shown as typed."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -499,10 +499,7 @@ def render_table(tl: Timeline, *, width: int | None = None, color: bool = False)
         for held in p.holdings:
             cells += [btc_text(held), "—" if held.value is None else grouped(held.value, 2)]
         table.add_row(*map(Text, cells))
-    console = Console(
-        file=io.StringIO(), width=width or 200, color_system="auto" if color else None,
-        force_terminal=color, highlight=False, soft_wrap=False, markup=False, emoji=False,
-    )  # fmt: skip
+    console = text_console(width=width or 200, color=color)
     console.print(Text(title(tl)))  # above the table, not as its title: never wrapped
     console.print(table)
     if not tl.periods:
@@ -517,9 +514,7 @@ def render_table(tl: Timeline, *, width: int | None = None, color: bool = False)
     ]
     for line in notes:
         console.print(Text(line, style="dim"))
-    buf = console.file
-    assert isinstance(buf, io.StringIO)
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    return console_text(console)
 
 
 def render(tl: Timeline, fmt: str, *, width: int | None = None, color: bool = False) -> str:
