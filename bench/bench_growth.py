@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker import store
 from tracker.config import load_settings
-from tracker.db import open_database
-from tracker.reporting import assemble_report, gather_status
-from tracker.sources import REGISTRY
+from tracker.report import assemble_report, gather_status
+from tracker.sources import SPOT
+from tracker.store.engine import read_session
+from tracker.store.migrate import open_database
 
 SOURCES = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
 
@@ -59,12 +59,12 @@ def timed(url: str, now: dt.datetime, n: int) -> tuple[float, float]:
     max_age = dt.timedelta(seconds=settings.report.max_price_age_s)
     rep, stat = [], []
     for _ in range(n):
-        with store.read_session(engine) as session:
+        with read_session(engine) as session:
             t = time.perf_counter()
             assemble_report(session=session, at=None, now=now, max_price_age=max_age)
             rep.append(time.perf_counter() - t)
             t = time.perf_counter()
-            gather_status(session=session, now=now, max_price_age=max_age, source_names=list(REGISTRY))
+            gather_status(session=session, now=now, max_price_age=max_age, source_names=list(SPOT))
             stat.append(time.perf_counter() - t)
     engine.dispose()
     return statistics.median(rep), statistics.median(stat)

@@ -31,9 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
-from tracker import store, timeline
 from tracker.config import Settings
-from tracker.db import open_database
+from tracker.daily import history as timeline
 from tracker.models import (
     ConsensusPrice,
     DailyPrice,
@@ -42,6 +41,8 @@ from tracker.models import (
     Observation,
     price_to_units,
 )
+from tracker.store.engine import make_engine, write_connection
+from tracker.store.migrate import open_database
 
 YEARS = 10
 LAST_DAY = dt.date(2025, 12, 31)
@@ -139,7 +140,7 @@ def build(path: Path) -> dict[str, int]:
         (1, 400, "exact", dt.date(2019, 9, 7), "official"),
     ]
     recorded = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
-    with store.write_connection(engine) as conn:
+    with write_connection(engine) as conn:
         conn.execute(DailyPrice.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Observation.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Holder.__table__.delete())  # type: ignore[attr-defined]
@@ -179,7 +180,7 @@ def main() -> int:
         print(f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {sa.__version__}, "
               f"Python {sys.version.split()[0]}")  # fmt: skip
 
-        engine = store.make_engine(f"sqlite:///{path}")
+        engine = make_engine(f"sqlite:///{path}")
         raw = sqlite3.connect(path)
         params = {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
 

@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fake_exchange import FakeExchange
-from tracker import pipeline
+from tracker import rounds
 from tracker.config import FetchSettings, Settings
-from tracker.db import open_database
-from tracker.sources._http import make_client
+from tracker.sources.http import make_client
+from tracker.store.migrate import open_database
 
 CORE = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
 
@@ -36,7 +36,7 @@ def timed_rounds(settings: Settings, url: str, n: int) -> list[float]:
         async with make_client() as client:
             for _ in range(n):
                 start = time.perf_counter()
-                await pipeline.run_once(client=client, engine=engine, settings=settings)
+                await rounds.run_once(client=client, engine=engine, settings=settings)
                 times.append(time.perf_counter() - start)
         return times
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tracker.config import SourceSettings
-from tracker.sources import REGISTRY
+from tracker.sources import SPOT
 
 # The documented paths (SOURCES.md), written out again on purpose: the fake answers only these,
 # so a source asking for the wrong path fails against it instead of agreeing with itself.
@@ -167,7 +167,7 @@ class FakeExchange:
         """``[sources.*]`` settings pointing every registered source (or ``names``) here."""
         return {
             name: SourceSettings(base_url=self.base_url(name), timeout_s=timeout_s)
-            for name in (names or REGISTRY)
+            for name in (names or SPOT)
         }
 
     def config_toml(self, *, timeout_s: float = 5.0) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from tracker import charts
+from tracker.daily.history import Holding, Interval, Period, Timeline
 from tracker.errors import InputError
 from tracker.models import Basis, Bound, HolderInfo
-from tracker.timeline import Holding, Interval, Period, Timeline
+from tracker.render import charts
 
 Run = Callable[..., Result]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

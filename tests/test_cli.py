@@ -310,7 +310,7 @@ def test_bad_seed_in_config_is_refused_before_anything_is_written(
 
 def test_a_missing_config_file_is_named(run_cli: Run, tmp_path: Path) -> None:
     line = one_error_line(run_cli("--config", str(tmp_path / "nope.toml"), "report"))
-    assert "nope.toml: no such config file" in line
+    assert "nope.toml (from --config): no such config file" in line
 
 
 @pytest.mark.parametrize(
@@ -407,11 +407,11 @@ def test_a_database_locked_past_its_busy_timeout_is_one_line(
 ) -> None:
     import sqlite3
 
-    from tracker import store
+    from tracker.store import engine as store_engine
 
     url = f"sqlite:///{tmp_path / 'busy.db'}"
     assert run_cli("--db", url, "db", "upgrade").exit_code == 0
-    monkeypatch.setattr(store, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(store_engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from tracker.config import (
     DEFAULT_BASE_URLS,
@@ -17,6 +20,8 @@ from tracker.config import (
     packaged_config_path,
 )
 from tracker.errors import ConfigError
+
+Run = Callable[..., Result]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,16 +45,73 @@ def test_the_shipped_config_lists_every_source_and_the_seeds() -> None:
 
 
 def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert find_config(None) == packaged_config_path()
+    assert find_config(None) == (packaged_config_path(), "the packaged default")
     user = tmp_path / "xdg-config" / "tracker" / "config.toml"
     user.parent.mkdir(parents=True)
     user.write_text("")
-    assert find_config(None) == user
-    (tmp_path / "config.toml").write_text("")
-    assert find_config(None) == Path("config.toml")
+    assert find_config(None) == (user, "the user config file")
+    (tmp_path / "config.toml").write_text("[report]\nmax_price_age_s = 60\n")
+    assert find_config(None) == (Path("config.toml"), "found in the current folder")
     monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "env.toml"))
-    assert find_config(None) == tmp_path / "env.toml"
-    assert find_config(tmp_path / "flag.toml") == tmp_path / "flag.toml"
+    assert find_config(None) == (tmp_path / "env.toml", "from $TRACKER_CONFIG")
+    assert find_config(tmp_path / "flag.toml") == (tmp_path / "flag.toml", "from --config")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'baseURL = "https://example.org/"\ntitle = "My Hugo site"\n',  # a Hugo site
+        "[params]\nauthor = 'me'\n",
+        "not toml at all = = =\n",
+    ],
+)
+def test_an_unrelated_config_toml_in_the_folder_is_not_loaded(
+    tmp_path: Path, text: str, run_cli: Run
+) -> None:
+    (tmp_path / "config.toml").write_text(text)
+    assert find_config(None) == (packaged_config_path(), "the packaged default")
+    done = run_cli("report", "--offline", "--at", "2025-04-14", "-f", "json")
+    assert done.exit_code == 0, done.stderr
+
+
+def test_a_config_error_names_the_file_why_it_was_chosen_and_a_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Run
+) -> None:
+    (tmp_path / "config.toml").write_text("[consensus]\nmin_sourcez = 3\n")
+    done = run_cli("report", "--offline")
+    assert done.exit_code == 1
+    line = done.stderr.strip()
+    assert "\n" not in line
+    assert "config.toml (found in the current folder): consensus.min_sourcez: unknown key" in line
+    assert "--config PATH" in line and "TRACKER_CONFIG=" in line
+    monkeypatch.setenv("TRACKER_CONFIG", str(tmp_path / "config.toml"))
+    assert "(from $TRACKER_CONFIG)" in run_cli("report", "--offline").stderr
+
+
+def test_a_config_nested_500_levels_deep_is_one_line(tmp_path: Path, run_cli: Run) -> None:
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("x = " + "[" * 500 + "]" * 500 + "\n")
+    done = run_cli("--config", str(cfg), "report", "--offline")
+    assert done.exit_code == 1
+    assert "nested too deeply" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_config_show_names_each_settings_origin(tmp_path: Path, run_cli: Run) -> None:
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text("[report]\nmax_price_age_s = 60\n")
+    done = run_cli("--config", str(cfg), "config", "show", "-f", "json")
+    assert done.exit_code == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert facts["file"] == str(cfg) and facts["why"] == "from --config"
+    shown = facts["settings"]
+    assert shown["report.max_price_age_s"] == {"value": 60, "origin": "set in the file"}
+    assert shown["report.fetch_timeout_s"] == {"value": 8, "origin": "default"}
+    assert shown["history.coinbase.timeout_s"] == {"value": 30, "origin": "default"}
+    assert shown["consensus.max_deviation_pct"]["value"] == 1
+    assert shown["database.url"]["origin"] == "from $TRACKER_DATABASE_URL"
+    text = run_cli("--config", str(cfg), "config", "show").stdout
+    assert "report.max_price_age_s = 60  # set in the file" in text
+    assert "sources.kraken.base_url = \"https://api.kraken.com\"  # default" in text
 
 
 def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,7 +158,9 @@ def test_refused_base_urls(url: str) -> None:
 def test_errors_name_file_and_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[report]\nmax_price_age_s = -1\n")
-    with pytest.raises(ConfigError, match=r"c\.toml: report\.max_price_age_s: .*greater than 0"):
+    with pytest.raises(
+        ConfigError, match=r"c\.toml \(from --config\): report\.max_price_age_s: .*greater than 0"
+    ):
         load_settings(cfg)
 
 
@@ -110,7 +174,7 @@ def test_a_config_silent_on_holders_keeps_the_shipped_seeds(tmp_path: Path) -> N
 
 
 def test_history_endpoints(tmp_path: Path) -> None:
-    from tracker.backfill import endpoint
+    from tracker.daily.backfill import endpoint
 
     cfg = tmp_path / "c.toml"
     cfg.write_text('[history.coinbase]\nbase_url = "https://mirror.example/cb"\ntimeout_s = 9\n')

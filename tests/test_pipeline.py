@@ -14,11 +14,13 @@ import sqlalchemy as sa
 from typer.testing import Result
 
 from tests.fake_exchange import FakeExchange
-from tracker import pipeline, store
+from tracker import rounds
 from tracker.config import Settings, load_settings
-from tracker.db import open_database
-from tracker.models import ConsensusPrice, FetchRound, RoundStatus, SourceQuote
-from tracker.sources._http import make_client
+from tracker.models import ConsensusPrice, FetchRound, RoundReport, RoundStatus, SourceQuote
+from tracker.sources.http import make_client
+from tracker.store import queries
+from tracker.store.engine import read_session
+from tracker.store.migrate import open_database
 
 Run = Callable[..., Result]
 CORE = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
@@ -41,12 +43,12 @@ def settings_for(cfg: Path, **changes: object) -> Settings:
     return s.model_copy(update=changes) if changes else s
 
 
-def run_round(settings: Settings, url: str) -> pipeline.RoundReport:
+def run_round(settings: Settings, url: str) -> RoundReport:
     engine = open_database(url, settings=settings).engine
 
-    async def go() -> pipeline.RoundReport:
+    async def go() -> RoundReport:
         async with make_client() as client:
-            return await pipeline.run_once(client=client, engine=engine, settings=settings)
+            return await rounds.run_once(client=client, engine=engine, settings=settings)
 
     try:
         return asyncio.run(go())
@@ -56,7 +58,7 @@ def run_round(settings: Settings, url: str) -> pipeline.RoundReport:
 
 def rows(url: str) -> tuple[list[FetchRound], list[SourceQuote], list[ConsensusPrice]]:
     engine = sa.create_engine(url)
-    with store.read_session(engine) as s:
+    with read_session(engine) as s:
         from sqlmodel import select
 
         out = (
@@ -151,13 +153,13 @@ def test_a_round_is_written_whole_or_not_at_all(
     cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'atomic.db'}"
-    real = store.insert_round
+    real = queries.insert_round
 
     def broken(**kw: object) -> FetchRound:
         real(**kw)  # type: ignore[arg-type]
         raise RuntimeError("disk full, say")
 
-    monkeypatch.setattr(store, "insert_round", broken)
+    monkeypatch.setattr(queries, "insert_round", broken)
     with pytest.raises(RuntimeError):
         run_round(settings_for(cfg), url)
     assert rows(url) == ([], [], [])

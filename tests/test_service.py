@@ -21,10 +21,15 @@ import sqlalchemy as sa
 from typer.testing import Result
 
 from tests.fake_exchange import FakeExchange
-from tracker import history, pipeline, store
+from tracker import rounds
 from tracker.config import load_settings
-from tracker.db import open_database
-from tracker.scheduler import EXIT_DB_UNREACHABLE, EXIT_SCHEDULER_STALLED, Service, SQLiteLock
+from tracker.daily import backfill
+from tracker.errors import StoreError
+from tracker.service.locks import SQLiteLock
+from tracker.service.service import EXIT_DB_UNREACHABLE, EXIT_SCHEDULER_STALLED, Service
+from tracker.store import queries
+from tracker.store.engine import read_session, write_session
+from tracker.store.migrate import open_database
 
 Run = Callable[..., Result]
 ROUND_LINE = re.compile(r"round (\d+) (ok|degraded|failed)")
@@ -113,14 +118,14 @@ def assert_consistent(path: Path) -> dict[int, tuple[str, int, int, int]]:
             "(SELECT 1 FROM fetch_rounds r WHERE r.id = q.round_id)"
         ).fetchone()[0]
         assert orphans == 0
-    rounds = db_rounds(path)
-    for rid, (status, quotes, accepted, consensus) in rounds.items():
+    stored = db_rounds(path)
+    for rid, (status, quotes, accepted, consensus) in stored.items():
         assert quotes >= 5, f"round {rid} lacks its quotes"
         if status == "ok":
             assert consensus == 1 and accepted >= 3, rid
         else:
             assert consensus == 0 and accepted < 3, rid
-    return rounds
+    return stored
 
 
 def test_twenty_rounds_under_random_faults_are_all_recorded(
@@ -132,10 +137,10 @@ def test_twenty_rounds_under_random_faults_are_all_recorded(
     sp.wait_for_rounds(20)
     assert sp.stop() == 0
     logged = sp.logged_rounds()
-    rounds = assert_consistent(db_path(tmp_path))
-    assert len(rounds) >= 20
+    stored = assert_consistent(db_path(tmp_path))
+    assert len(stored) >= 20
     # every round is in the log with the status the database has, and the other way round
-    assert logged == {rid: status for rid, (status, *_rest) in rounds.items()}
+    assert logged == {rid: status for rid, (status, *_rest) in stored.items()}
     outcomes = set()
     with sqlite3.connect(db_path(tmp_path)) as conn:
         outcomes = {row[0] for row in conn.execute("SELECT DISTINCT outcome FROM source_quotes")}
@@ -160,8 +165,8 @@ def test_kill_9_at_random_points_never_corrupts_or_loses_an_acknowledged_round(
         time.sleep(rng.uniform(0.0, 0.4))
         sp.stop(signal.SIGKILL)
         acknowledged |= sp.logged_rounds()
-        rounds = assert_consistent(db_path(tmp_path))
-        missing = set(acknowledged) - set(rounds)
+        stored = assert_consistent(db_path(tmp_path))
+        missing = set(acknowledged) - set(stored)
         assert not missing, f"acknowledged but lost: {missing}"
     assert len(acknowledged) >= 30
 
@@ -275,9 +280,9 @@ def test_an_unreachable_database_makes_the_service_exit_for_a_restart(
 
     def locked(*args: object, **kwargs: object) -> int:
         calls.append(1)
-        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        raise StoreError("database is locked", reason="database is locked", operational=True)
 
-    monkeypatch.setattr(pipeline, "save_round", locked)
+    monkeypatch.setattr(rounds, "save_round", locked)
     service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
     began = time.monotonic()
     assert service.run() == EXIT_DB_UNREACHABLE
@@ -290,17 +295,15 @@ def test_one_good_round_resets_the_failure_count(
 ) -> None:
     settings = load_settings(service_cfg)
     engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
-    real = pipeline.save_round
+    real = rounds.save_round
     script = iter([True, True, False, True, True, False, True, True, False])  # fail, fail, ok ...
 
     def flaky(*args: object, **kwargs: object) -> int:
         if next(script, False):
-            raise sa.exc.OperationalError(
-                "INSERT", {}, sqlite3.OperationalError("database is locked")
-            )
+            raise StoreError("database is locked", reason="database is locked", operational=True)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "save_round", flaky)
+    monkeypatch.setattr(rounds, "save_round", flaky)
     service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
     service._start_loop()
     try:
@@ -360,16 +363,16 @@ def test_daily_close_from_the_days_consensus(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
     day = dt.date(2026, 11, 24)
     prices = [Decimal("90000"), Decimal("91000.5"), Decimal("89000"), Decimal("90500.25")]
-    with store.write_session(engine) as session:
+    with write_session(engine) as session:
         for i, p in enumerate(prices):
             at = dt.datetime(2026, 11, 24, 1 + i * 5, tzinfo=dt.UTC)
             from tracker.models import ConsensusPrice, FetchRound
 
-            store.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
+            queries.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
                                quotes=[], consensus=ConsensusPrice(round_id=0, at=at, price=p, sources="a,b,c"))  # fmt: skip
-    assert history.store_daily_close(engine=engine, day=day) == "consensus"
-    with store.read_session(engine) as session:
-        row = store.latest_daily_close(session=session, on_or_before=day)
+    assert backfill.store_daily_close(engine=engine, day=day) == "consensus"
+    with read_session(engine) as session:
+        row = queries.latest_daily_close(session=session, on_or_before=day)
     assert row is not None and row.date == day
     assert (row.open, row.high, row.low, row.close) == (
         prices[0],
@@ -378,10 +381,10 @@ def test_daily_close_from_the_days_consensus(tmp_path: Path) -> None:
         prices[-1],
     )
     # again: already there, nothing added
-    assert history.store_daily_close(engine=engine, day=day) == "consensus"
-    assert history.store_daily_close(engine=engine, day=dt.date(2026, 11, 23)) is None
+    assert backfill.store_daily_close(engine=engine, day=day) == "consensus"
+    assert backfill.store_daily_close(engine=engine, day=dt.date(2026, 11, 23)) is None
     # a bundled day keeps its bundled close
-    assert history.store_daily_close(engine=engine, day=dt.date(2025, 4, 14)) == "bundled"
+    assert backfill.store_daily_close(engine=engine, day=dt.date(2025, 4, 14)) == "bundled"
 
 
 def test_status_exit_codes(service_cfg: Path, fake_exchange: FakeExchange, run_cli: Run) -> None:
@@ -464,8 +467,8 @@ def test_the_daily_job_stores_yesterdays_exchange_close(
     fake_exchange.set_daily("bitstamp", {yesterday: Decimal("87654.32")})
     service = _service(service_cfg, tmp_path)
     run_daily_job(service)
-    with store.read_session(service.engine) as session:
-        row = store.latest_daily_close(session=session, on_or_before=yesterday)
+    with read_session(service.engine) as session:
+        row = queries.latest_daily_close(session=session, on_or_before=yesterday)
     assert row is not None and (row.date, row.source, row.close) == (
         yesterday,
         "bitstamp",
@@ -482,12 +485,12 @@ def test_the_daily_job_falls_back_to_the_days_consensus(
     fake_exchange.set_fault("bitstamp", status=503)
     service = _service(service_cfg, tmp_path)
     at = dt.datetime.combine(yesterday, dt.time(12), tzinfo=dt.UTC)
-    with store.write_session(service.engine) as session:
-        store.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
+    with write_session(service.engine) as session:
+        queries.insert_round(session=session, fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
                            quotes=[], consensus=ConsensusPrice(round_id=0, at=at, price=Decimal("86000"), sources="a,b,c"))  # fmt: skip
     run_daily_job(service)
-    with store.read_session(service.engine) as session:
-        row = store.latest_daily_close(session=session, on_or_before=yesterday)
+    with read_session(service.engine) as session:
+        row = queries.latest_daily_close(session=session, on_or_before=yesterday)
     assert row is not None and (row.source, row.close) == ("consensus", Decimal("86000"))
 
 
@@ -526,7 +529,7 @@ def test_a_stop_during_the_write_waits_for_it_and_logs_the_truth(
     settings = load_settings(service_cfg)
     engine = open_database(f"sqlite:///{db_path(tmp_path)}", settings=settings).engine
     service = Service(settings=settings, engine=engine, lock=SQLiteLock(db_path(tmp_path)))
-    real = pipeline.save_round
+    real = rounds.save_round
     writing = threading.Event()
     finished_at: list[float] = []
 
@@ -537,13 +540,13 @@ def test_a_stop_during_the_write_waits_for_it_and_logs_the_truth(
         finished_at.append(time.monotonic())
         return rid
 
-    monkeypatch.setattr(pipeline, "save_round", slow_save)
+    monkeypatch.setattr(rounds, "save_round", slow_save)
     threading.Thread(target=lambda: (writing.wait(10), service.stop()), daemon=True).start()
     with caplog.at_level("INFO", logger="tracker.service"):
         assert service.run() == 0
     returned_at = time.monotonic()
-    rounds = db_rounds(db_path(tmp_path))
-    assert len(rounds) == 1 and finished_at and finished_at[0] <= returned_at
-    rid = next(iter(rounds))
+    stored = db_rounds(db_path(tmp_path))
+    assert len(stored) == 1 and finished_at and finished_at[0] <= returned_at
+    rid = next(iter(stored))
     assert f"round {rid} ok" in caplog.text and "cancelled" not in caplog.text
     assert not Path(f"{db_path(tmp_path)}.service").exists()

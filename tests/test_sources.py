@@ -25,8 +25,8 @@ from tracker import __version__
 from tracker.config import DEFAULT_BASE_URLS, FetchSettings, SourceSettings
 from tracker.errors import ConfigError, SourceError
 from tracker.models import Outcome, Quote, SourceResult
-from tracker.sources import REGISTRY
-from tracker.sources._http import (
+from tracker.sources import SPOT
+from tracker.sources.http import (
     MAX_BODY_BYTES,
     decode_json,
     fetch_one,
@@ -45,7 +45,7 @@ def sample(name: str) -> str:
 
 def parse(source: str, body: str | bytes) -> Quote:
     raw = body.encode() if isinstance(body, str) else body
-    return REGISTRY[source].parse(decode_json(raw), fetched_at=FETCHED_AT)
+    return SPOT[source].parse(decode_json(raw), fetched_at=FETCHED_AT)
 
 
 def utc(seconds: int) -> dt.datetime:
@@ -56,15 +56,15 @@ def utc(seconds: int) -> dt.datetime:
 
 
 def test_registry_lists_every_configurable_source_core_first() -> None:
-    assert list(REGISTRY) == list(DEFAULT_BASE_URLS)
-    roles = [source.role for source in REGISTRY.values()]
+    assert list(SPOT) == list(DEFAULT_BASE_URLS)
+    roles = [source.role for source in SPOT.values()]
     assert roles == ["core"] * 5 + ["fallback"] * 2
-    assert all(name == source.name for name, source in REGISTRY.items())
+    assert all(name == source.name for name, source in SPOT.items())
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", list(SPOT))
 def test_paths_are_the_documented_ones(name: str) -> None:
-    assert REGISTRY[name].path == PATHS[name]
+    assert SPOT[name].path == PATHS[name]
 
 
 # --- parsers on the real bodies ------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_parses_real_sample(
 def test_real_samples_are_not_errors(
     source: str, file: str, price: str, quoted_at: dt.datetime | None
 ) -> None:
-    assert REGISTRY[source].classify(200, decode_json(sample(file).encode())) is None
+    assert SPOT[source].classify(200, decode_json(sample(file).encode())) is None
 
 
 def test_gemini_timestamp_keeps_milliseconds() -> None:
@@ -136,7 +136,7 @@ def test_numbers_decoded_as_float_are_refused() -> None:
     payload = json.loads(sample("bitfinex_ticker.json"))  # plain json: floats
     payload[6] = 73350.5
     with pytest.raises(SourceError, match="float"):
-        REGISTRY["bitfinex"].parse(payload, fetched_at=FETCHED_AT)
+        SPOT["bitfinex"].parse(payload, fetched_at=FETCHED_AT)
 
 
 # --- parsers on broken bodies --------------------------------------------------------------
@@ -161,7 +161,7 @@ NOT_A_BODY = {
 }
 
 
-@pytest.mark.parametrize("source", list(REGISTRY))
+@pytest.mark.parametrize("source", list(SPOT))
 @pytest.mark.parametrize("body", list(NOT_A_BODY.values()), ids=list(NOT_A_BODY))
 def test_rejects_what_is_not_a_ticker(source: str, body: bytes) -> None:
     with pytest.raises(SourceError) as caught:
@@ -169,7 +169,7 @@ def test_rejects_what_is_not_a_ticker(source: str, body: bytes) -> None:
     assert (caught.value.source, caught.value.outcome) == (source, "invalid")
 
 
-@pytest.mark.parametrize("source", list(REGISTRY))
+@pytest.mark.parametrize("source", list(SPOT))
 def test_rejects_truncated_json(source: str) -> None:
     text = sample(FILES[source])
     with pytest.raises(SourceError, match="not a JSON"):
@@ -182,8 +182,8 @@ MUTATIONS = [
     ("coinbase", '"64090.00"', '"Infinity"', "not a decimal number"),
     ("coinbase", '"64090.00"', '"-1"', "not a positive price"),
     ("coinbase", '"64090.00"', '"0.00"', "not a positive price"),
-    ("coinbase", '"64090.00"', '"1e400"', "out of range"),
-    ("coinbase", '"64090.00"', '"0.000000001"', "out of range"),  # below 10^-8: stores as 0
+    ("coinbase", '"64090.00"', '"1e400"', "is above the largest accepted price"),
+    ("coinbase", '"64090.00"', '"0.000000001"', "is below the smallest storable price"),  # below 10^-8: stores as 0
     ("coinbase", '"64090.00"', '"1e999999999999"', "not a decimal number"),
     ("coinbase", '"64090.00"', '"64_090"', "not a decimal number"),
     ("coinbase", '"64090.00"', '" 64090"', "not a decimal number"),
@@ -208,7 +208,7 @@ MUTATIONS = [
     ("bitstamp", '"1710328241"', '"1710328241.5"', "not a unix time"),
     ("bitstamp", '"timestamp"', '"time"', "missing field timestamp"),
     ("gemini", '"last": "73268.24"', '"last": 73268.24', "not a string"),
-    ("gemini", '"last": "73268.24"', '"last": "1e400"', "out of range"),
+    ("gemini", '"last": "73268.24"', '"last": "1e400"', "is above the largest accepted price"),
     ("gemini", '"1710328245000"', "null", "not a unix time"),
     ("gemini", '"1710328245000"', "1710328245000.5", "not a unix time"),
     ("gemini", '"1710328245000"', "-1710328245000", "not a unix time"),
@@ -218,7 +218,7 @@ MUTATIONS = [
     ("gemini", '"volume"', '"vol"', "missing field volume"),
     ("bitfinex", "73350,\n    2638", "-1,\n    2638", "not a positive price"),
     ("bitfinex", "73350,\n    2638", "0,\n    2638", "not a positive price"),
-    ("bitfinex", "73350,\n    2638", "1e400,\n    2638", "out of range"),
+    ("bitfinex", "73350,\n    2638", "1e400,\n    2638", "is above the largest accepted price"),
     ("bitfinex", "73350,\n    2638", "NaN,\n    2638", "not a JSON array"),  # NaN is not JSON
     ("bitfinex", "73350,\n    2638", "Infinity,\n    2638", "not a JSON array"),
     ("bitfinex", "73350,\n    2638", '"73350",\n    2638', "not a JSON number"),
@@ -227,13 +227,13 @@ MUTATIONS = [
     ("mempool", '"USD": 43753', '"USD": -1', "not a positive price"),
     ("mempool", '"USD": 43753', '"USD": 0', "not a positive price"),
     ("mempool", '"USD": 43753', '"USD": "43753"', "not a JSON number"),
-    ("mempool", '"USD": 43753', '"USD": 1e400', "out of range"),
+    ("mempool", '"USD": 43753', '"USD": 1e400', "is above the largest accepted price"),
     ("mempool", '"USD": 43753,', "", "missing field USD"),
     ("mempool", '"time": 1703252411', '"time": "today"', "not a unix time"),
     ("mempool", '"time": 1703252411,', "", "missing field time"),
     ("coingecko", "17885.84", "-1", "not a positive price"),
     ("coingecko", "17885.84", '"17885.84"', "not a JSON number"),
-    ("coingecko", "17885.84", "1e400", "out of range"),
+    ("coingecko", "17885.84", "1e400", "is above the largest accepted price"),
     ("coingecko", "17885.84", "NaN", "not a JSON object"),
     ("coingecko", "17885.84", '17885.84,"last_updated_at":true', "not a unix time"),
     ("coingecko", '"usd"', '"eur"', "missing field bitcoin.usd"),
@@ -271,7 +271,7 @@ def test_rejects_broken_field(source: str, old: str, new: str, reason: str) -> N
 def test_classifies_own_error_reports(
     source: str, status: int, body: str, outcome: str, retryable: bool
 ) -> None:
-    error = REGISTRY[source].classify(status, decode_json(body.encode()))
+    error = SPOT[source].classify(status, decode_json(body.encode()))
     assert error is not None
     assert (error.source, error.outcome, error.retryable) == (source, outcome, retryable)
 
@@ -280,7 +280,7 @@ def test_kraken_warnings_are_not_errors() -> None:
     body = sample("kraken_ticker_xxbtzusd_partial.json").replace(
         '"error":[]', '"error":["WGeneral:Deprecated"]'
     )
-    assert REGISTRY["kraken"].classify(200, decode_json(body.encode())) is None
+    assert SPOT["kraken"].classify(200, decode_json(body.encode())) is None
     assert parse("kraken", body).price == Decimal("78754.00000")
 
 
@@ -349,7 +349,7 @@ def test_tls_verification_is_always_on() -> None:
 )
 def test_source_url_appends_the_path(base_url: str, prefix: str) -> None:
     path = "/0/public/Ticker?pair=XBTUSD"
-    assert source_url(base_url, REGISTRY["kraken"]) == prefix + path
+    assert source_url(base_url, SPOT["kraken"]) == prefix + path
 
 
 @pytest.mark.parametrize(
@@ -357,13 +357,13 @@ def test_source_url_appends_the_path(base_url: str, prefix: str) -> None:
 )
 def test_source_url_refuses(base_url: str) -> None:
     with pytest.raises(ConfigError, match=r"sources\.kraken\.base_url"):
-        source_url(base_url, REGISTRY["kraken"])
+        source_url(base_url, SPOT["kraken"])
 
 
 def test_fetch_refuses_plain_http_to_a_remote_host() -> None:
     # Settings built without validation, as a buggy caller might: fetch_one checks again.
     settings = SourceSettings.model_construct(base_url="http://192.0.2.1", timeout_s=1.0)
-    result, _ = run(fetch_one_now(REGISTRY["kraken"], settings))
+    result, _ = run(fetch_one_now(SPOT["kraken"], settings))
     assert result.outcome == Outcome.HTTP_ERROR
     assert result.attempts == 0
     assert result.reason is not None and "loopback" in result.reason
@@ -395,7 +395,7 @@ def fetch(
     fx: FakeExchange, name: str, *, timeout_s: float = 2.0, **options: Any
 ) -> tuple[SourceResult, float]:
     settings = fx.source_settings(timeout_s=timeout_s)[name]
-    result: tuple[SourceResult, float] = run(fetch_one_now(REGISTRY[name], settings, **options))
+    result: tuple[SourceResult, float] = run(fetch_one_now(SPOT[name], settings, **options))
     return result
 
 
@@ -403,7 +403,7 @@ def served(fx: FakeExchange, name: str) -> list[str]:
     return [request.served for request in fx.requests(name)]
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+@pytest.mark.parametrize("name", list(SPOT))
 def test_fetches_each_source(fake_exchange: FakeExchange, name: str) -> None:
     price = Decimal("64321") if name == "mempool" else Decimal("64321.87")
     fake_exchange.set_price(name, price)
@@ -435,7 +435,7 @@ def test_sources_are_asked_concurrently(fake_exchange: FakeExchange) -> None:
             start = time.monotonic()
             deadline = start + 5
             asks = (
-                fetch_one(client, REGISTRY[n], settings[n], fetch, deadline=deadline) for n in names
+                fetch_one(client, SPOT[n], settings[n], fetch, deadline=deadline) for n in names
             )
             results = await asyncio.gather(*asks)
             return results, time.monotonic() - start
@@ -633,13 +633,13 @@ def closed_port() -> Iterator[int]:
 
 def test_connection_refused_is_retried_then_reported(closed_port: int) -> None:
     settings = SourceSettings(base_url=f"http://127.0.0.1:{closed_port}", timeout_s=1.0)
-    result, _ = run(fetch_one_now(REGISTRY["coinbase"], settings, retries=2))
+    result, _ = run(fetch_one_now(SPOT["coinbase"], settings, retries=2))
     assert (result.outcome, result.attempts) == (Outcome.HTTP_ERROR, 3)
     assert result.reason is not None and result.reason.startswith("connection failed")
 
 
 class _BuggySource:
-    """A PriceSource whose parser has a bug: fetch_one reports it instead of raising."""
+    """A SpotSource whose parser has a bug: fetch_one reports it instead of raising."""
 
     name = "coinbase"
     role: Literal["core", "fallback"] = "core"

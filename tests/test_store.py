@@ -12,15 +12,23 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from tracker import store
 from tracker.config import Settings
-from tracker.db import known_revisions, open_database
 from tracker.errors import StoreError
 from tracker.models import ConsensusPrice, DailyPrice, FetchRound, Observation
+from tracker.store import queries
+from tracker.store.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    make_engine,
+    read_session,
+    redact_url,
+    write_connection,
+    write_session,
+)
+from tracker.store.migrate import SCHEMA_HEAD, known_revisions, open_database
 
 
 def test_schema_head_constant_matches_the_migrations() -> None:
-    assert known_revisions()[-1] == store.SCHEMA_HEAD
+    assert known_revisions()[-1] == SCHEMA_HEAD
 
 
 def test_migrations_from_empty_build_exactly_the_models(db_url: str) -> None:
@@ -36,7 +44,7 @@ def test_downgrade_to_base_and_up_again(db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from tracker.db import MIGRATIONS
+    from tracker.store.migrate import MIGRATIONS
 
     engine = open_database(db_url, settings=Settings()).engine
     cfg = Config()
@@ -57,21 +65,21 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(tmp_path: Path) -
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.SQLITE_BUSY_TIMEOUT_MS
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_MS
 
 
 def test_new_database_gets_bundled_history_and_seeds(db_url: str) -> None:
     engine = open_database(db_url, settings=_seeded()).engine
     with engine.connect() as conn:
-        assert store.count_daily_prices(conn=conn, source="bundled") == 4337
+        assert queries.count_daily_prices(conn=conn, source="bundled") == 4337
         first = conn.execute(sa.select(sa.func.min(DailyPrice.date))).scalar()  # type: ignore[arg-type]
     assert first == dt.date(2014, 3, 1)
-    with store.read_session(engine) as session:
-        assert len(store.list_observations(session=session)) == 5
+    with read_session(engine) as session:
+        assert len(queries.list_observations(session=session)) == 5
     # opening again adds nothing
     open_database(db_url, settings=_seeded())
-    with store.read_session(engine) as session:
-        assert len(store.list_observations(session=session)) == 5
+    with read_session(engine) as session:
+        assert len(queries.list_observations(session=session)) == 5
     engine.dispose()
 
 
@@ -79,26 +87,26 @@ def test_prices_sats_and_instants_round_trip_exactly(db_url: str) -> None:
     engine = open_database(db_url, settings=Settings()).engine
     price = Decimal("123456.78901234")
     at = dt.datetime(2025, 4, 14, 23, 59, 59, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    with store.write_session(engine) as session:
-        rnd = store.insert_round(
+    with write_session(engine) as session:
+        rnd = queries.insert_round(
             session=session,
             fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
             quotes=[],
             consensus=ConsensusPrice(round_id=0, at=at, price=price, sources="a,b,c"),
         )
         round_id = rnd.id
-    with store.read_session(engine) as session:
-        got = store.latest_consensus(session=session, at=at + dt.timedelta(seconds=1))
+    with read_session(engine) as session:
+        got = queries.latest_consensus(session=session, at=at + dt.timedelta(seconds=1))
         assert got is not None and got.round_id == round_id
         assert got.price == price
         assert got.at == at and got.at.tzinfo is not None and got.at.utcoffset() == dt.timedelta(0)
-        assert store.latest_consensus(session=session, at=at - dt.timedelta(seconds=1)) is None
+        assert queries.latest_consensus(session=session, at=at - dt.timedelta(seconds=1)) is None
     engine.dispose()
 
 
 def test_a_naive_datetime_is_refused(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 'n.db'}", settings=Settings()).engine
-    with pytest.raises(sa.exc.StatementError), store.write_session(engine) as session:
+    with pytest.raises(sa.exc.StatementError), write_session(engine) as session:
         session.add(
             FetchRound(
                 started_at=dt.datetime(2025, 1, 1), finished_at=dt.datetime(2025, 1, 1), status="ok"
@@ -109,12 +117,12 @@ def test_a_naive_datetime_is_refused(tmp_path: Path) -> None:
 
 def test_sats_hold_the_whole_supply_exactly(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 's.db'}", settings=_seeded()).engine
-    with store.write_session(engine) as session:
+    with write_session(engine) as session:
         obs = session.get(Observation, 1)
         assert obs is not None
         obs.sats = 21_000_000 * 100_000_000 - 1
         session.add(obs)
-    with store.read_session(engine) as session:
+    with read_session(engine) as session:
         obs = session.get(Observation, 1)
         assert obs is not None and obs.sats == 2_099_999_999_999_999
 
@@ -122,28 +130,28 @@ def test_sats_hold_the_whole_supply_exactly(tmp_path: Path) -> None:
 def test_daily_close_prefers_an_exchange_series_to_the_bundled_index(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 'p.db'}", settings=Settings()).engine
     day = dt.date(2025, 4, 14)
-    with store.write_connection(engine) as conn:
-        added = store.insert_daily_prices(
+    with write_connection(engine) as conn:
+        added = queries.insert_daily_prices(
             conn=conn,
             rows=[{"currency": "USD", "date": day, "source": "bitstamp", "open": None,
                    "high": None, "low": None, "close": Decimal("84665")}],
         )  # fmt: skip
     assert added == 1
-    with store.read_session(engine) as session:
-        row = store.latest_daily_close(session=session, on_or_before=day)
+    with read_session(engine) as session:
+        row = queries.latest_daily_close(session=session, on_or_before=day)
     assert row is not None and (row.source, row.close) == ("bitstamp", Decimal("84665"))
 
 
 def test_bulk_insert_is_idempotent(tmp_path: Path) -> None:
-    from tracker.history import load_bundled
+    from tracker.daily.bundled import load_bundled
 
     engine = open_database(f"sqlite:///{tmp_path / 'i.db'}", settings=Settings()).engine
-    with store.write_connection(engine) as conn:
+    with write_connection(engine) as conn:
         assert load_bundled(conn=conn) == 0
 
 
 def test_redact_hides_the_password() -> None:
-    assert "s3cret" not in store.redact_url("postgresql+psycopg://u:s3cret@h/db")
+    assert "s3cret" not in redact_url("postgresql+psycopg://u:s3cret@h/db")
 
 
 @pytest.mark.parametrize(
@@ -197,9 +205,9 @@ def test_upgrading_a_populated_database_keeps_its_data(db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from tracker.db import MIGRATIONS
+    from tracker.store.migrate import MIGRATIONS
 
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
@@ -213,8 +221,8 @@ def test_upgrading_a_populated_database_keeps_its_data(db_url: str) -> None:
     assert opened.upgraded_from == "0001_initial" and not opened.created
     indexes = {ix["name"] for ix in sa.inspect(opened.engine).get_indexes("source_quotes")}
     assert "ix_source_quotes_source_outcome_round" in indexes
-    with store.read_session(opened.engine) as session:
-        row = store.latest_daily_close(session=session, on_or_before=dt.date(2025, 4, 14))
+    with read_session(opened.engine) as session:
+        row = queries.latest_daily_close(session=session, on_or_before=dt.date(2025, 4, 14))
     assert row is not None and row.close == Decimal("84665")
     opened.engine.dispose()
     engine.dispose()

@@ -16,11 +16,15 @@ from hypothesis import strategies as st
 from typer.testing import Result
 
 from tests.helpers import bundled_close
-from tracker import store, timeline
 from tracker.config import Settings
-from tracker.db import open_database
-from tracker.models import Basis, Bound, Claim, DailyPrice, Holder, Observation
-from tracker.timeline import Gap, Interval
+from tracker.daily import history as timeline
+from tracker.daily.history import Interval
+from tracker.errors import InputError
+from tracker.models import Basis, Bound, Claim, DailyPrice, Gap, Holder, Observation
+from tracker.render import render
+from tracker.store import queries
+from tracker.store.engine import write_connection
+from tracker.store.migrate import open_database
 from tracker.valuation import claim_at
 
 Run = Callable[..., Result]
@@ -33,7 +37,7 @@ PREFERENCE = ("bitstamp", "bundled", "bitfinex", "coinbase", "kraken", "consensu
 def engine(db_url: str) -> Iterator[Any]:
     """A migrated database with the bundled history, three holders and a ledger with ties."""
     eng = open_database(db_url, settings=Settings()).engine
-    with store.write_connection(eng) as conn:
+    with write_connection(eng) as conn:
         holders = Holder.__table__  # type: ignore[attr-defined]
         conn.execute(
             holders.insert(),
@@ -44,7 +48,7 @@ def engine(db_url: str) -> Iterator[Any]:
             ],
         )
         add_observations(conn, LEDGER)
-        store.insert_daily_prices(conn=conn, rows=EXTRA_PRICES)
+        queries.insert_daily_prices(conn=conn, rows=EXTRA_PRICES)
     yield eng
     eng.dispose()
 
@@ -223,7 +227,7 @@ def test_only_the_chosen_holders_in_the_order_asked(engine: Any) -> None:
         tl = timeline.build_timeline(
             conn=conn, start=START, end=END, interval=Interval.MONTH, holders=["beta", "alpha"]
         )
-        with pytest.raises(timeline.InputError, match="unknown holder 'delta'"):
+        with pytest.raises(InputError, match="unknown holder 'delta'"):
             timeline.build_timeline(
                 conn=conn, start=START, end=END, interval=Interval.MONTH, holders=["delta"]
             )
@@ -239,8 +243,8 @@ def test_missing_days_are_named_as_ranges(engine: Any) -> None:
     rows = [
         {"currency": "USD", "date": d, "source": "bitfinex", "close": Decimal(1)} for d in present
     ]
-    with store.write_connection(engine) as conn:
-        store.insert_daily_prices(conn=conn, rows=rows)
+    with write_connection(engine) as conn:
+        queries.insert_daily_prices(conn=conn, rows=rows)
     with engine.connect() as conn:
         gaps = timeline.missing_days(
             conn=conn, start=dt.date(2024, 2, 28), end=dt.date(2024, 3, 12), source="bitfinex"
@@ -265,7 +269,7 @@ def test_missing_days_are_named_as_ranges(engine: Any) -> None:
 
 def test_history_names_the_missing_days(engine: Any) -> None:
     prices = DailyPrice.__table__  # type: ignore[attr-defined]
-    with store.write_connection(engine) as conn:
+    with write_connection(engine) as conn:
         conn.execute(
             prices.delete().where(prices.c.date.between(dt.date(2025, 2, 3), dt.date(2025, 2, 9)))
         )
@@ -273,8 +277,8 @@ def test_history_names_the_missing_days(engine: Any) -> None:
         tl = timeline.build_timeline(conn=conn, start=START, end=END, interval=Interval.WEEK)
     assert tl.missing == (Gap(dt.date(2025, 2, 3), dt.date(2025, 2, 9)),)
     assert "2025-W06" not in [p.label for p in tl.periods]  # a week without any close
-    assert "2025-02-03 to 2025-02-09 (7 days)" in timeline.render(tl, "table")
-    assert json.loads(timeline.render(tl, "json"))["missing_days"] == [
+    assert "2025-02-03 to 2025-02-09 (7 days)" in render(tl, "table")
+    assert json.loads(render(tl, "json"))["missing_days"] == [
         {"from": "2025-02-03", "to": "2025-02-09", "days": 7}
     ]
 
@@ -287,7 +291,7 @@ BASES = ("official", "reported", "estimate", "undisclosed")
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Any]:
     eng = open_database(f"sqlite:///{tmp_path / 'h.db'}", settings=Settings()).engine
-    with store.write_connection(eng) as conn:
+    with write_connection(eng) as conn:
         conn.execute(Holder.__table__.insert(), [{"id": 1, "slug": "h", "name": "H"}])  # type: ignore[attr-defined]
     yield eng
     eng.dispose()
@@ -319,7 +323,7 @@ def test_holdings_follow_claim_at(sqlite_engine: Any, claims: list[tuple[int, st
         )
         for i, (n, basis, sats) in enumerate(claims)
     ]
-    with store.write_connection(sqlite_engine) as conn:
+    with write_connection(sqlite_engine) as conn:
         conn.execute(obs.delete())
         if ledger:
             add_observations(conn, ledger)
@@ -343,7 +347,7 @@ def test_holdings_follow_claim_at(sqlite_engine: Any, claims: list[tuple[int, st
 def test_json_and_csv_carry_exact_strings(engine: Any) -> None:
     with engine.connect() as conn:
         tl = timeline.build_timeline(conn=conn, start=START, end=END, interval=Interval.MONTH)
-    data = json.loads(timeline.render(tl, "json"))
+    data = json.loads(render(tl, "json"))
     jan = data["periods"][1]
     assert jan["close"] == "101000.50" and jan["close_source"] == "bitstamp"
     assert jan["holdings"][0] == {
@@ -351,7 +355,7 @@ def test_json_and_csv_carry_exact_strings(engine: Any) -> None:
         "holding_as_of": "2025-01-10", "value": "9140545.25",
     }  # fmt: skip
     assert jan["holdings"][2]["btc"] is None and jan["holdings"][2]["value"] is None
-    lines = timeline.render(tl, "csv").splitlines()
+    lines = render(tl, "csv").splitlines()
     assert lines[0].startswith("period,start,end,close_date,close,close_source,holder")
     assert len(lines) == 1 + 4 * 3
     assert (

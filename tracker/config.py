@@ -1,7 +1,9 @@
-"""Settings: ``load_settings(path)`` reads config.toml into a frozen, validated ``Settings``.
+"""Settings: ``load_settings(path)`` reads config.toml into a frozen, validated ``Settings``;
+``describe`` says where each value in force came from.
 
-Precedence for the file: --config > $TRACKER_CONFIG > ./config.toml > the user config dir >
-the commented default shipped in the package (the repository's config.toml is that file).
+Precedence for the file: --config > $TRACKER_CONFIG > ./config.toml (only when it is
+recognisably tracker's: a Hugo site's config.toml is not) > the user config dir > the
+commented default shipped in the package (the repository's config.toml is that file).
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ class ConsensusSettings(_Strict):
     max_future_s: float = Field(30, ge=0, le=3_600)
     min_price: Decimal = Field(Decimal("100"), gt=0)
     max_price: Decimal = Field(Decimal("10000000"), gt=0, le=Decimal(10) ** 10)
+    # Continuity: a consensus more than max_jump_pct from the previous one within jump_window_s
+    # is held as suspect until the next round confirms it.
+    max_jump_pct: Decimal = Field(Decimal("20"), gt=0, le=1000)
+    jump_window_s: float = Field(3600, ge=0, le=30 * 86_400)
 
     @model_validator(mode="after")
     def _bounds(self) -> ConsensusSettings:
@@ -170,6 +176,7 @@ class Settings(_Strict):
     holders: tuple[HolderSettings, ...] = ()
     holdings: tuple[HoldingSettings, ...] = ()
     path: Path | None = None  # the file these came from, if any
+    chosen_because: str = "given"  # why that file: --config, $TRACKER_CONFIG, ./config.toml, …
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -224,43 +231,134 @@ def packaged_config_path() -> Path:
     return Path(__file__).with_name("data") / "default_config.toml"
 
 
-def find_config(explicit: Path | None) -> Path:
-    """The config file to read, by precedence; the packaged default when no other is found."""
+def find_config(explicit: Path | None) -> tuple[Path, str]:
+    """The config file to read, by precedence, and why it was chosen."""
     if explicit is not None:
-        return explicit
+        env = os.environ.get("TRACKER_CONFIG")
+        why = "from $TRACKER_CONFIG" if env and Path(env) == explicit else "from --config"
+        return explicit, why
     env = os.environ.get("TRACKER_CONFIG")
     if env:
-        return Path(env)
-    for candidate in (Path("config.toml"), user_config_path()):
-        if candidate.is_file():
-            return candidate
-    return packaged_config_path()
+        return Path(env), "from $TRACKER_CONFIG"
+    here = Path("config.toml")
+    if here.is_file() and _looks_like_ours(here):
+        return here, "found in the current folder"
+    user = user_config_path()
+    if user.is_file():
+        return user, "the user config file"
+    return packaged_config_path(), "the packaged default"
+
+
+_SECTIONS = ("database", "schedule", "consensus", "fetch", "report", "sources", "history")
+_LISTS = ("holders", "holdings")
+
+
+def _looks_like_ours(path: Path) -> bool:
+    """A config.toml whose top-level keys are all tracker's (an empty file counts), or one
+    that does not parse but names a section of tracker's (so its error is reported)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        raw = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        headers = [f"[{s}]" for s in _SECTIONS] + [f"[{s}." for s in _SECTIONS]
+        headers += [f"[[{s}]]" for s in _LISTS]
+        return any(h in text for h in headers)
+    return set(raw) <= {*_SECTIONS, *_LISTS}
+
+
+def _read_toml(chosen: Path, why: str) -> dict[str, Any]:
+    where = f"{chosen} ({why})"
+    try:
+        return tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such config file{_WAY_OUT}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"{where}: cannot read: {reason}{_WAY_OUT}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: not valid TOML: {e}{_WAY_OUT}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to be a config file{_WAY_OUT}") from None
+
+
+_WAY_OUT = "; pass --config PATH or set TRACKER_CONFIG= to use another file"
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read and validate the config file chosen by ``find_config``."""
-    chosen = find_config(path)
-    try:
-        raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{chosen}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{chosen}: cannot read: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{chosen}: not valid TOML: {e}") from None
+    """Read and validate the config file chosen by ``find_config``; errors name the file,
+    why it was chosen, the key and the reason."""
+    chosen, why = find_config(path)
+    raw = _read_toml(chosen, why)
     if "holders" not in raw and "holdings" not in raw and chosen != packaged_config_path():
         # A config that says nothing of holders keeps the shipped seeds; write
         # `holders = []` and `holdings = []` to start from an empty ledger instead.
         raw = {**raw, **_packaged_seeds()}
     try:
-        return Settings.model_validate({**raw, "path": chosen})
+        return Settings.model_validate({**raw, "path": chosen, "chosen_because": why})
     except ValidationError as e:
         first = e.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
         msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise ConfigError(f"{chosen}: {key}: {msg}") from None
+        raise ConfigError(f"{chosen} ({why}): {key}: {msg}{_WAY_OUT}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{chosen} ({why}): nested too deeply to be a config file{_WAY_OUT}"
+        ) from None
+
+
+def _shown(value: Any) -> Any:
+    """A setting as `config show` prints it: whole floats as integers, decimals as numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def describe(settings: Settings, *, db: str | None = None) -> dict[str, Any]:
+    """What `tracker config show` prints: the file, why it was chosen, and every setting in
+    force with its origin (the file, or the default)."""
+    chosen = settings.path
+    raw: dict[str, Any] = {}
+    if chosen is not None and chosen != packaged_config_path():
+        raw = _read_toml(chosen, settings.chosen_because)
+    values = settings.model_dump(mode="python", exclude={"path", "chosen_because"})
+    values["history"] = {  # every history source, with the defaults it is used with
+        name: settings.history.get(name, HistorySourceSettings()).model_dump()
+        for name in HISTORY_SOURCES
+    }
+    shown: dict[str, dict[str, Any]] = {}
+
+    def walk(prefix: str, node: Any, given: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                sub = given.get(key) if isinstance(given, dict) else None
+                walk(f"{prefix}.{key}" if prefix else key, value, sub)
+            return
+        origin = "set in the file" if given is not None else "default"
+        shown[prefix] = {"value": _shown(node), "origin": origin}
+
+    for section in ("holders", "holdings"):
+        items = values.pop(section)
+        origin = "set in the file" if section in raw else "the packaged seeds"
+        shown[section] = {"value": f"{len(items)} entries", "origin": origin}
+    walk("", values, raw)
+    if db:
+        origin = "from --db"
+    elif os.environ.get("TRACKER_DATABASE_URL"):
+        origin = "from $TRACKER_DATABASE_URL"
+    else:
+        origin = "set in the file" if settings.database.url else "default"
+    from tracker.store.engine import redact_url
+
+    url = redact_url(database_url(settings, db))
+    shown["database.url"] = {"value": url, "origin": origin}
+    return {"file": str(chosen), "why": settings.chosen_because, "settings": shown}
 
 
 def _packaged_seeds() -> dict[str, Any]:

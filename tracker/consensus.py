@@ -68,7 +68,8 @@ from decimal import (
 )
 
 from tracker.config import ConsensusSettings
-from tracker.models import PRICE_SCALE, Consensus, Outcome, Quote, RoundStatus, Verdict
+from tracker.models import Consensus, Outcome, Quote, RoundStatus, Verdict
+from tracker.money import PRICE_SCALE
 
 _HUNDRED = Decimal(100)
 _TWO = Decimal(2)

@@ -1,20 +1,17 @@
-"""The holdings ledger: validating claims, adding and removing them, applying the seeds."""
+"""The ledger's rules: validating claims, adding and removing them, applying the seeds."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlmodel import Session
 
-from tracker import store
 from tracker.config import Settings
 from tracker.errors import InputError
+from tracker.inputs import check_day, check_slug, check_text, parse_btc, parse_number
 from tracker.models import (
-    MAX_SUPPLY_BTC,
-    SATS_PER_BTC,
     Basis,
     Bound,
     Claim,
@@ -23,94 +20,12 @@ from tracker.models import (
     HolderLedger,
     Observation,
 )
+from tracker.store import queries
 
-_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_SOURCE_BYTES = 1000  # PostgreSQL indexes (holder, as_of, source): keep it well in a btree row
 MAX_NAME_CHARS = 200
 MAX_NOTE_CHARS = 4000
 MAX_COST_BASIS_USD = Decimal(10) ** 15
-
-
-def _decimal(text: str, *, what: str, example: str) -> Decimal:
-    """A decimal as people type it: "6100", "6,100.5", "$100_000", "1 %". A comma is only a
-    thousands separator ("6,5" is refused, not read as 65)."""
-    cleaned = text.strip().replace("_", "").replace(" ", "").lstrip("$").rstrip("%")
-    if "," in cleaned:
-        if not _GROUPED.fullmatch(cleaned):
-            raise InputError(
-                f"{what} {text!r}: use a dot for decimals; commas only between thousands "
-                f"(e.g. {example})"
-            )
-        cleaned = cleaned.replace(",", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise InputError(f"{what} {text!r} is not a number (e.g. {example})") from None
-    if not value.is_finite():
-        raise InputError(f"{what} {text!r} is not a finite number")
-    return value
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def parse_btc(text: str) -> int:
-    """An exact BTC amount as satoshis: 0 to 21,000,000 with at most 8 decimals."""
-    amount = _decimal(text, what="BTC amount", example="6100 or 6,100.5")
-    if amount < 0:
-        raise InputError(f"BTC amount {text!r} is negative")
-    if amount > MAX_SUPPLY_BTC:
-        raise InputError(
-            f"BTC amount {text!r} is more than the 21,000,000 BTC that will ever exist"
-        )
-    if _places(amount) > 8:
-        raise InputError(f"BTC amount {text!r} has more than 8 decimals (1 satoshi = 0.00000001)")
-    return int(amount * SATS_PER_BTC)
-
-
-def parse_number(
-    text: str,
-    *,
-    what: str,
-    example: str,
-    positive: bool = True,
-    maximum: Decimal | None = None,
-    places: int = 8,
-) -> Decimal:
-    """A decimal a user typed: finite, above zero (at least zero when ``positive`` is False),
-    at most ``maximum`` and ``places`` decimals; InputError naming ``what`` otherwise."""
-    value = _decimal(text, what=what, example=example)
-    if value < 0 or (positive and value == 0):
-        kind = "a positive number" if positive else "a finite number of at least 0"
-        raise InputError(f"{what} {text!r} must be {kind}")
-    if maximum is not None and value > maximum:
-        raise InputError(f"{what} {text!r} is more than {maximum:,}")
-    if _places(value) > places:
-        raise InputError(f"{what} {text!r} has more than {places} decimals")
-    return value
-
-
-def check_slug(slug: str) -> str:
-    if not SLUG.fullmatch(slug):
-        raise InputError(
-            f"holder slug {slug!r} must be 1 to 64 lowercase letters, digits and dashes "
-            "(e.g. el-salvador)"
-        )
-    return slug
-
-
-def parse_date(text: str, *, today: dt.date, what: str = "date") -> dt.date:
-    """An ISO date that is not in the future."""
-    try:
-        value = dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(f"{what} {text!r} is not a date: use YYYY-MM-DD") from None
-    if value > today:
-        raise InputError(f"{what} {value} is in the future (today is {today} UTC)")
-    return value
 
 
 def make_claim(
@@ -139,8 +54,10 @@ def make_claim(
             raise InputError(
                 f"unknown bound {bound!r}: use one of {', '.join(b.value for b in Bound)}"
             ) from None
-    if as_of > today:
-        raise InputError(f"as-of date {as_of} is in the future (today is {today} UTC)")
+    check_day(as_of, today=today, what="as-of date")
+    check_text(source, what="the source")
+    if note is not None:
+        check_text(note, what="the note", multiline=True)
     if not source.strip():
         raise InputError("every observation needs a source (a title or URL and its date)")
     if len(source.strip().encode()) > MAX_SOURCE_BYTES:
@@ -191,7 +108,10 @@ def upsert_holder(*, session: Session, info: HolderInfo) -> Holder:
     check_slug(info.slug)
     if not info.name.strip() or len(info.name) > MAX_NAME_CHARS:
         raise InputError(f"a holder's name is 1 to {MAX_NAME_CHARS} characters")
-    holder = store.get_holder(session=session, slug=info.slug)
+    check_text(info.name, what="the holder's name")
+    if info.population_source is not None:
+        check_text(info.population_source, what="the population source")
+    holder = queries.get_holder(session=session, slug=info.slug)
     if holder is None:
         holder = Holder(slug=info.slug, name=info.name)
     holder.name = info.name
@@ -205,13 +125,13 @@ def upsert_holder(*, session: Session, info: HolderInfo) -> Holder:
 
 def add_claim(*, session: Session, claim: Claim) -> Observation:
     """Store a new observation; an existing one is never overwritten."""
-    holder = store.get_holder(session=session, slug=claim.holder)
+    holder = queries.get_holder(session=session, slug=claim.holder)
     if holder is None or holder.id is None:
         raise InputError(
             f"unknown holder {claim.holder!r}: see `tracker holdings list`, "
             "or pass --name to create it"
         )
-    existing = store.find_observation(
+    existing = queries.find_observation(
         session=session, holder_id=holder.id, as_of=claim.as_of, source=claim.source
     )
     if existing is not None:
@@ -258,9 +178,9 @@ def sync_seeds(*, session: Session, settings: Settings, today: dt.date) -> SyncR
     conflicts: list[str] = []
     for seed in settings.holdings:
         claim = make_claim(**seed.model_dump(), today=today)
-        holder = store.get_holder(session=session, slug=claim.holder)
+        holder = queries.get_holder(session=session, slug=claim.holder)
         assert holder is not None and holder.id is not None
-        existing = store.find_observation(
+        existing = queries.find_observation(
             session=session, holder_id=holder.id, as_of=claim.as_of, source=claim.source
         )
         if existing is None:
@@ -278,10 +198,10 @@ def sync_seeds(*, session: Session, settings: Settings, today: dt.date) -> SyncR
 
 def load_ledgers(*, session: Session) -> list[HolderLedger]:
     """Every holder with its claims, oldest first."""
-    holders = store.list_holders(session=session)
+    holders = queries.list_holders(session=session)
     by_id = {h.id: h for h in holders}
     claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
-    for obs in store.list_observations(session=session):
+    for obs in queries.list_observations(session=session):
         holder = by_id[obs.holder_id]
         claims[obs.holder_id].append(
             Claim(

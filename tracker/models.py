@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
-SATS_PER_BTC = 100_000_000
-MAX_SUPPLY_BTC = Decimal(21_000_000)
-PRICE_SCALE = Decimal("0.00000001")  # prices are kept to 10^-8 of a currency unit
-_PRICE_FACTOR = 100_000_000
+from tracker.clock import utc_now
+from tracker.money import price_to_units, sats_to_btc, units_to_price
 
 
 class Bound(StrEnum):
@@ -108,24 +106,7 @@ class DecimalString(sa.TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
-def price_to_units(value: Decimal) -> int:
-    """Exact integer units of 10^-8; finer digits are rounded half-even."""
-    return int(value.quantize(PRICE_SCALE, rounding=ROUND_HALF_EVEN) * _PRICE_FACTOR)
-
-
-def units_to_price(units: int) -> Decimal:
-    return (Decimal(units) / _PRICE_FACTOR).quantize(PRICE_SCALE).normalize() + Decimal(0)
-
-
-def sats_to_btc(sats: int) -> Decimal:
-    return (Decimal(sats) / SATS_PER_BTC).normalize() + Decimal(0)
-
-
 # --- tables -------------------------------------------------------------------------------
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Holder(SQLModel, table=True):
@@ -160,7 +141,7 @@ class Observation(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     cost_basis_usd: Decimal | None = Field(default=None, sa_column=sa.Column(DecimalString))
     recorded_at: dt.datetime = Field(
-        default_factory=_now, sa_column=sa.Column(UTCDateTime, nullable=False)
+        default_factory=utc_now, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
 
 
@@ -229,6 +210,23 @@ class ConsensusPrice(SQLModel, table=True):
 
 
 # --- value types --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of consecutive days without a daily close."""
+
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def __str__(self) -> str:
+        if self.first == self.last:
+            return f"{self.first} (1 day)"
+        return f"{self.first} to {self.last} ({self.days:,} days)"
 
 
 @dataclass(frozen=True)
@@ -333,6 +331,13 @@ class Claim:
 class HolderLedger:
     holder: HolderInfo
     claims: tuple[Claim, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Holders with their claims, as `tracker holdings list` shows them."""
+
+    holders: tuple[HolderLedger, ...]
 
 
 @dataclass(frozen=True)

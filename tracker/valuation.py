@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import (
-    MAX_EMAX,
-    MIN_EMIN,
-    ROUND_05UP,
-    ROUND_HALF_EVEN,
-    Context,
-    Decimal,
-    Inexact,
-    InvalidOperation,
-)
+from decimal import Decimal
 from itertools import combinations
 
+from tracker.clock import DAY
 from tracker.models import (
-    MAX_SUPPLY_BTC,
     Basis,
     Claim,
     HolderInfo,
@@ -30,42 +21,12 @@ from tracker.models import (
     PriceKind,
     PricePoint,
 )
+from tracker.money import CENT, MAX_SUPPLY_BTC, divide, multiply, quantize, value_of
 
-CENT = Decimal("0.01")
 SHARE_QUANTUM = Decimal("0.0001")  # percent of supply, 4 decimals
 PER_CAPITA_QUANTUM = Decimal("0.00000001")  # BTC per person, to the satoshi
 RATIO_QUANTUM = Decimal("0.01")
-DAY = dt.timedelta(days=1)
 _BASIS_RANK = {Basis.OFFICIAL: 0, Basis.REPORTED: 1, Basis.ESTIMATE: 2, Basis.UNDISCLOSED: 3}
-
-
-def quantize(value: Decimal, quantum: Decimal) -> Decimal:
-    """Half-even to ``quantum``, in a context wide enough for any magnitude (the default
-    28 digits would raise InvalidOperation on a large value with many places)."""
-    exponent = quantum.as_tuple().exponent
-    assert isinstance(exponent, int)
-    digits = max(value.adjusted(), 0) - exponent + 2
-    ctx = Context(prec=max(28, digits), rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
-    return value.quantize(quantum, context=ctx)
-
-
-def multiply(a: Decimal, b: Decimal) -> Decimal:
-    """The exact product: the context has room for every digit, and Inexact is trapped."""
-    digits = len(a.as_tuple().digits) + len(b.as_tuple().digits) + 2
-    ctx = Context(prec=digits, traps=[Inexact, InvalidOperation], Emax=MAX_EMAX, Emin=MIN_EMIN)
-    return ctx.multiply(a, b)
-
-
-def divide(a: Decimal, b: Decimal) -> Decimal:
-    """a ÷ b to 50 significant digits, rounded "05up" so that a later half-even quantize of
-    the result rounds as the exact quotient would (no double-rounding ties)."""
-    ctx = Context(prec=50, rounding=ROUND_05UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
-    return ctx.divide(a, b)
-
-
-def value_of(btc: Decimal, price: Decimal) -> Decimal:
-    """The exact product, then half-even cents."""
-    return quantize(multiply(btc, price), CENT)
 
 
 def claim_at(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
@@ -160,11 +121,6 @@ class PriceChoice:
     point: PricePoint
     age: dt.timedelta
     stale: bool
-
-
-def end_of_day(day: dt.date) -> dt.datetime:
-    """``--at 2025-04-14`` means the last second of that UTC day."""
-    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
 
 
 def covers_until(point: PricePoint) -> dt.datetime:

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from tracker.errors import SourceError
 from tracker.models import Quote
-from tracker.sources._parse import dig, price, unix_time
+from tracker.sources.parse import dig, price, unix_time
 
 name: Final = "gemini"
 role: Final = "core"

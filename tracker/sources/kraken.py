@@ -1,4 +1,5 @@
-"""Kraken ticker: ``result.<only key>.c[0]``, the last trade (a string); no timestamp.
+"""Kraken: the ticker (``result.<only key>.c[0]``, the last trade, a string; no timestamp) and
+daily OHLC (only its newest 720 days; no paging).
 
 Kraken reports errors as HTTP 200 with a non-empty ``error`` array, so that is read first.
 """
@@ -10,7 +11,8 @@ from typing import Any, Final
 
 from tracker.errors import SourceError
 from tracker.models import Quote
-from tracker.sources._parse import dig, invalid, price
+from tracker.sources.parse import Row, candle_row, dig, invalid, price, unix_day
+from tracker.sources.protocols import Candles
 
 name: Final = "kraken"
 role: Final = "core"
@@ -52,3 +54,41 @@ def parse(payload: Any, *, fetched_at: dt.datetime) -> Quote:
     (pair,) = result
     last = price(name, f"result.{pair}.c[0]", dig(name, payload, "result", pair, "c", 0))
     return Quote(source=name, price=last, fetched_at=fetched_at)
+
+
+# --- daily candles (`tracker backfill`, the daily close job) ------------------------------------
+
+
+def candle_url(base: str, first: dt.date, last: dt.date) -> str:
+    # Kraken answers with the newest 720 candles whatever `since` says; one second before
+    # the first day keeps that day in under either reading of `since`.
+    return f"{base}/0/public/OHLC?pair=XBTUSD&interval=1440&since={unix_day(first) - 1}"
+
+
+def parse_candles(payload: Any) -> list[Row]:
+    # [time, open, high, low, close, vwap, volume, count]; the last row is today's open candle.
+    if (error := classify(200, payload)) is not None:
+        raise error
+    result = dig(name, payload, "result")
+    pairs = [k for k in result if k != "last"] if isinstance(result, dict) else []
+    if len(pairs) != 1:
+        raise invalid(
+            name, f"result should hold exactly one pair, not: {', '.join(pairs) or 'none'}"
+        )
+    (pair,) = pairs
+    ohlc = dig(name, payload, "result", pair)
+    if not isinstance(ohlc, list):
+        raise invalid(name, f"result.{pair} is not a JSON array")
+    rows = []
+    for i, candle in enumerate(ohlc[:-1]):
+        if not isinstance(candle, list) or len(candle) < 5:
+            raise invalid(name, f"result.{pair}[{i}] is not an OHLC row")
+        fields = {"open": candle[1], "high": candle[2], "low": candle[3], "close": candle[4]}
+        rows.append(candle_row(name, f"result.{pair}[{i}]", candle[0], fields))
+    return rows
+
+
+candles: Final = Candles(
+    name=name, base_url="https://api.kraken.com", page_days=720, pause_s=1.0,
+    first_day=None, url=candle_url, parse=parse_candles, classify=classify,
+)  # fmt: skip

@@ -1,4 +1,5 @@
-"""What every exchange parser needs: walk a decoded body, read an exact price, read a unix time.
+"""What every exchange parser needs: walk a decoded body, read an exact price, a unix time, a
+daily candle, an error message.
 
 Each returns a value or raises ``SourceError(outcome="invalid")`` with a reason naming the field.
 """
@@ -7,15 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from tracker.errors import SourceError
-from tracker.models import PRICE_SCALE
-
-# Largest price the store can hold: it keeps prices as a signed 64-bit count of 10^-8 units
-# (models.ScaledPrice). Anything above is an overflow such as "1e400", not a BTC price.
-MAX_PRICE = Decimal(2**63 - 1) * PRICE_SCALE
+from tracker.money import MAX_PRICE, PRICE_SCALE, price_problem
 
 # A plain decimal as exchanges write it. Decimal() alone is too lenient: it takes "NaN", "Infinity",
 # "1_000", surrounding spaces and non-ASCII digits.
@@ -55,7 +53,7 @@ def dig(source: str, payload: Any, *path: str | int) -> Any:
 def price(source: str, field: str, value: Any, *, number: bool = False) -> Decimal:
     """An exact price > 0 from a JSON string, or (``number=True``) a JSON number.
 
-    JSON numbers must arrive as Decimal (``_http.decode_json``); a float has already lost digits.
+    JSON numbers must arrive as Decimal (``http.decode_json``); a float has already lost digits.
     """
     if number:
         if not isinstance(value, Decimal):
@@ -73,7 +71,7 @@ def price(source: str, field: str, value: Any, *, number: bool = False) -> Decim
     if exact <= 0:
         raise invalid(source, f"{field} is {value}, not a positive price")
     if not PRICE_SCALE <= exact <= MAX_PRICE:
-        raise invalid(source, f"{field} is out of range: {value!s:.40}")
+        raise invalid(source, f"{field} {value!s:.40} {price_problem(exact)}")
     return exact
 
 
@@ -97,3 +95,52 @@ def unix_time(source: str, field: str, value: Any, *, ms: bool = False) -> dt.da
         return _EPOCH + (dt.timedelta(milliseconds=count) if ms else dt.timedelta(seconds=count))
     except OverflowError:
         raise invalid(source, f"{field} is out of range: {value!s:.40}") from None
+
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+Row = dict[str, Any]
+
+
+def unix_day(day: dt.date) -> int:
+    """00:00 UTC of ``day`` in unix seconds."""
+    return (day - _EPOCH_DAY).days * 86400
+
+
+def candle_row(
+    source: str,
+    where: str,
+    when: Any,
+    prices: Mapping[str, Any],
+    *,
+    ms: bool = False,
+    number: bool = False,
+) -> Row:
+    """A daily_prices row from one candle; its time must be 00:00 UTC (else it is not daily)."""
+    at = unix_time(source, f"{where} time", when, ms=ms)
+    if at.time() != dt.time(0):
+        raise invalid(source, f"{where}: {at:%Y-%m-%d %H:%M} UTC is not a daily candle (00:00)")
+    values = {k: price(source, f"{where} {k}", v, number=number) for k, v in prices.items()}
+    for k, value in values.items():  # the bounds of a CSV import (money.price_problem)
+        if (problem := price_problem(value)) is not None:
+            raise invalid(source, f"{where} {k} {format(value, 'f'):.40} {problem}")
+    return {"currency": "USD", "date": at.date(), "source": source, **values}
+
+
+def http_message(
+    source: str, *, retry_404: bool = False
+) -> Callable[[int, Any], SourceError | None]:
+    """Errors as ``{"message": …}`` or ``{"errors": …}`` with a 4xx/5xx status: keep the text."""
+
+    def classify(status: int, payload: Any) -> SourceError | None:
+        if status < 400 or status == 429:  # 429 is read generically, for its Retry-After
+            return None
+        text = ""
+        if isinstance(payload, dict):
+            text = str(
+                payload.get("message") or payload.get("errors") or payload.get("reason") or ""
+            )
+        retryable = status >= 500 or (retry_404 and status == 404)
+        reason = f"HTTP {status}" + (f": {text:.160}" if text else "")
+        return SourceError(source=source, reason=reason, outcome="http_error", retryable=retryable)
+
+    return classify

@@ -1,20 +1,18 @@
-"""The database: engines, sessions and keyword-only queries. No business rules live here."""
+"""Keyword-only queries: what the other modules ask of the store. No business rules live here."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from tracker.errors import StoreError
+from tracker.daily import daily_preference
 from tracker.models import (
     ConsensusPrice,
     DailyPrice,
@@ -23,91 +21,6 @@ from tracker.models import (
     Observation,
     SourceQuote,
 )
-
-# The newest migration this code knows; tests check it against the Alembic scripts, so
-# opening an up-to-date database never has to import Alembic.
-SCHEMA_HEAD = "0002_source_outcome_index"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password hidden, for messages and `tracker status`."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable URL>"
-
-
-def make_engine(url: str, *, create_dirs: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and real BEGINs."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise StoreError(
-            f"cannot parse database URL {url!r}: use e.g. sqlite:///path/tracker.db "
-            "or postgresql+psycopg://user@host/db"
-        ) from None
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, create_dirs=create_dirs)
-    try:
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    except (sa.exc.NoSuchModuleError, ImportError) as e:
-        raise StoreError(f"unsupported database URL {redact_url(url)}: {e}") from None
-
-
-def _sqlite_engine(url: sa.engine.URL, *, create_dirs: bool) -> Engine:
-    if url.database in (None, "", ":memory:"):
-        raise StoreError("an in-memory SQLite database keeps nothing: give a file path")
-    path = Path(url.database or "")
-    if create_dirs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.parent.is_dir():
-        raise StoreError(f"cannot open database {url}: directory {path.parent} does not exist")
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide where transactions start, so DDL
-        # (migrations) is transactional too. SQLAlchemy docs: "Serializable isolation /
-        # Savepoints / Transactional DDL" for pysqlite.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.execute("PRAGMA foreign_keys = ON")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so a writer
-        # never fails half-way with "database is locked" when another writer got there first.
-        mode = conn.get_execution_options().get("sqlite_begin", "")
-        conn.exec_driver_sql(f"BEGIN {mode}".strip())
-
-    return engine
-
-
-@contextmanager
-def write_connection(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed on success, rolled back whole on any error."""
-    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
-        yield conn
-
-
-@contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """An ORM session inside one write transaction."""
-    with write_connection(engine) as conn, Session(bind=conn) as session:
-        yield session
-        session.flush()
-
-
-def read_session(engine: Engine) -> Session:
-    return Session(engine)
-
 
 # --- holders and observations ------------------------------------------------------------
 
@@ -154,21 +67,13 @@ def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
 
 
 def insert_daily_prices(*, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Bulk insert (one executemany); rows already present are kept. Returns rows added."""
+    """Bulk insert (executemany); rows already present are kept. Returns rows added, as the
+    database reports them (RETURNING gives back only the rows it inserted)."""
     if not rows:
         return 0
     table = DailyPrice.__table__  # type: ignore[attr-defined]
-    # Count only within the batch's own dates (a primary-key range), so a backfill page costs
-    # the same on a large table as on an empty one.
-    span = sa.and_(
-        table.c.currency.in_({r["currency"] for r in rows}),
-        table.c.date.between(min(r["date"] for r in rows), max(r["date"] for r in rows)),
-        table.c.source.in_({r["source"] for r in rows}),
-    )
-    counted = sa.select(sa.func.count()).select_from(table).where(span)
-    before = int(conn.execute(counted).scalar_one())
-    conn.execute(_insert_ignoring_duplicates(conn, table), list(rows))
-    return int(conn.execute(counted).scalar_one()) - before
+    insert = _insert_ignoring_duplicates(conn, table).returning(table.c.date)
+    return len(conn.execute(insert, list(rows)).all())
 
 
 def count_daily_prices(*, conn: Connection, source: str | None = None) -> int:
@@ -191,11 +96,6 @@ def latest_consensus(
     ).first()
 
 
-# When several sources have a close for the same day, prefer the exchange's own series to the
-# bundled aggregate index, and either to a close derived from our own consensus.
-DAILY_SOURCE_PREFERENCE = ("bitstamp", "bundled", "bitfinex", "coinbase", "kraken", "consensus")
-
-
 def latest_daily_close(
     *, session: Session, on_or_before: dt.date, currency: str = "USD"
 ) -> DailyPrice | None:
@@ -212,13 +112,6 @@ def latest_daily_close(
         select(DailyPrice).where(DailyPrice.currency == currency, DailyPrice.date == newest)
     ).all()
     return min(rows, key=lambda r: daily_preference(r.source))
-
-
-def daily_preference(source: str) -> int:
-    try:
-        return DAILY_SOURCE_PREFERENCE.index(source)
-    except ValueError:
-        return len(DAILY_SOURCE_PREFERENCE)
 
 
 def daily_sources(*, conn: Connection, day: dt.date, currency: str = "USD") -> list[str]:

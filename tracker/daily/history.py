@@ -1,8 +1,9 @@
-"""`tracker history`: per day, week or month, the closing price and each holder's holding and value.
+"""The `tracker history` query: per day, week or month, the close and each holder's holding and
+its value.
 
 One SQL query does the aggregation (window functions, on SQLite and PostgreSQL alike): a period's
 close is the close of its last day with a daily price, sources preferred in the order of
-``store.DAILY_SOURCE_PREFERENCE``; a holder's holding is the claim ``valuation.claim_at`` would
+``DAILY_SOURCE_PREFERENCE``; a holder's holding is the claim ``valuation.claim_at`` would
 pick on the period's last day. Python only multiplies the rows it gets back (one per period and
 holder), exactly, rounding values half-even to cents.
 """
@@ -10,7 +11,6 @@ holder), exactly, rounding values half-even to cents.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,52 +20,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tracker import store
+from tracker.clock import DAY, utc_today
+from tracker.daily import DAILY_SOURCE_PREFERENCE
 from tracker.errors import InputError
-from tracker.models import (
-    Basis,
-    Bound,
-    DailyPrice,
-    Holder,
-    HolderInfo,
-    Observation,
-    sats_to_btc,
-)
-from tracker.report import (
-    BOUND_MARK,
-    console_text,
-    csv_text,
-    grouped,
-    plain,
-    price_text,
-    text_console,
-)
-from tracker.valuation import value_of
-
-DAY = dt.timedelta(days=1)
+from tracker.models import Basis, Bound, DailyPrice, Gap, Holder, HolderInfo, Observation
+from tracker.money import sats_to_btc, value_of
+from tracker.store import queries
 
 
 class Interval(StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A run of consecutive days without a daily close."""
-
-    first: dt.date
-    last: dt.date
-
-    @property
-    def days(self) -> int:
-        return (self.last - self.first).days + 1
-
-    def __str__(self) -> str:
-        if self.first == self.last:
-            return f"{self.first} (1 day)"
-        return f"{self.first} to {self.last} ({self.days:,} days)"
 
 
 @dataclass(frozen=True)
@@ -125,13 +91,13 @@ def missing_days(
     close until it is over, so today is never missing. With nothing stored there are no gaps
     to name (the caller says the series is empty). With ``source``, only its closes count.
     """
-    yesterday = (today or dt.datetime.now(dt.UTC).date()) - DAY
+    yesterday = (today or utc_today()) - DAY
     end = yesterday if end is None else min(end, yesterday)
     if start is None:
-        start, _ = store.daily_span(conn=conn, source=source, currency=currency)
+        start, _ = queries.daily_span(conn=conn, source=source, currency=currency)
         if start is None:
             return []
-    ranges = store.daily_gaps(conn=conn, start=start, end=end, source=source, currency=currency)
+    ranges = queries.daily_gaps(conn=conn, start=start, end=end, source=source, currency=currency)
     return [Gap(first, last) for first, last in ranges]
 
 
@@ -198,7 +164,7 @@ def history_query(
                 partition_by=period,
                 order_by=(
                     prices.c.date.desc(),
-                    _rank(prices.c.source, store.DAILY_SOURCE_PREFERENCE),
+                    _rank(prices.c.source, DAILY_SOURCE_PREFERENCE),
                 ),
             )
             .label("rn"),
@@ -394,132 +360,3 @@ def build_timeline(
         missing=tuple(gaps),
         currency=currency,
     )
-
-
-# --- rendering --------------------------------------------------------------------------------
-
-CSV_FIELDS = (
-    "period", "start", "end", "close_date", "close", "close_source",
-    "holder", "btc", "bound", "basis", "holding_as_of", "value",
-)  # fmt: skip
-INTERVAL_WORD = {Interval.DAY: "daily", Interval.WEEK: "weekly", Interval.MONTH: "monthly"}
-
-
-def _holding_dict(h: Holding) -> dict[str, Any]:
-    return {
-        "slug": h.slug,
-        "btc": plain(h.btc),
-        "bound": None if h.bound is None else h.bound.value,
-        "basis": None if h.basis is None else h.basis.value,
-        "holding_as_of": None if h.as_of is None else h.as_of.isoformat(),
-        "value": None if h.value is None else format(h.value, "f"),
-    }
-
-
-def to_dict(tl: Timeline) -> dict[str, Any]:
-    """Decimals as strings, dates as YYYY-MM-DD; an undisclosed holding has null btc and value."""
-    return {
-        "interval": tl.interval.value,
-        "from": tl.start.isoformat(),
-        "to": tl.end.isoformat(),
-        "currency": tl.currency,
-        "holders": [{"slug": h.slug, "name": h.name} for h in tl.holders],
-        "periods": [
-            {
-                "period": p.label,
-                "start": p.start.isoformat(),
-                "end": p.end.isoformat(),
-                "close": price_text(p.close),
-                "close_date": p.close_date.isoformat(),
-                "close_source": p.close_source,
-                "holdings": [_holding_dict(h) for h in p.holdings],
-            }
-            for p in tl.periods
-        ],
-        "missing_days": [
-            {"from": g.first.isoformat(), "to": g.last.isoformat(), "days": g.days}
-            for g in tl.missing
-        ],
-    }
-
-
-def render_json(tl: Timeline) -> str:
-    return json.dumps(to_dict(tl), indent=2, ensure_ascii=False) + "\n"
-
-
-def render_csv(tl: Timeline) -> str:
-    """One line per period and holder (one per period when no holder is chosen)."""
-    rows = []
-    for p in to_dict(tl)["periods"]:
-        base = {k: p[k] for k in ("period", "start", "end", "close_date", "close", "close_source")}
-        for h in p["holdings"] or [{}]:
-            rows.append({**base, "holder": h.get("slug"), **{k: h.get(k) for k in CSV_FIELDS[7:]}})
-    return csv_text(CSV_FIELDS, rows)
-
-
-def btc_text(h: Holding) -> str:
-    if h.btc is None:
-        return "undisclosed"
-    return f"{BOUND_MARK[h.bound] if h.bound else ''}{grouped(h.btc)}"
-
-
-def title(tl: Timeline) -> str:
-    return (
-        f"BTC/{tl.currency} {INTERVAL_WORD[tl.interval]} close and holdings, {tl.start} to {tl.end}"
-    )
-
-
-def gap_lines(gaps: Sequence[Gap], *, limit: int = 10) -> list[str]:
-    """Lines naming the missing days (the first ``limit`` runs, then a count of the rest)."""
-    if not gaps:
-        return []
-    total = sum(g.days for g in gaps)
-    lines = [f"Missing days in the daily series: {total:,} in {len(gaps):,} run(s)"]
-    lines += [f"  {g}" for g in gaps[:limit]]
-    if len(gaps) > limit:
-        lines.append(f"  … and {len(gaps) - limit:,} more run(s): see --format json")
-    return lines
-
-
-def render_table(tl: Timeline, *, width: int | None = None, color: bool = False) -> str:
-    """The history as a text table. Every cell and heading goes to Rich as a ``Text``, never as
-    markup: a holder's name such as "Bhutan [via Druk Holding]" is shown as typed."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column(Text("Period"), no_wrap=True)
-    table.add_column(Text(f"Close ({tl.currency})"), justify="right", no_wrap=True)
-    for h in tl.holders:
-        table.add_column(Text(f"{h.name}\nBTC"), justify="right", no_wrap=True)
-        table.add_column(Text(f"{h.name}\nvalue ({tl.currency})"), justify="right", no_wrap=True)
-    for p in tl.periods:
-        cells = [p.label, grouped(p.close, 2)]
-        for held in p.holdings:
-            cells += [btc_text(held), "—" if held.value is None else grouped(held.value, 2)]
-        table.add_row(*map(Text, cells))
-    console = text_console(width=width or 200, color=color)
-    console.print(Text(title(tl)))  # above the table, not as its title: never wrapped
-    console.print(table)
-    if not tl.periods:
-        console.print(Text("No daily closes in this range: run `tracker backfill`."))
-    sources = sorted({p.close_source for p in tl.periods}, key=store.daily_preference)
-    notes = [
-        "Close: the last daily close of each period"
-        + (f" (from {', '.join(sources)})" if sources else "")
-        + "; holdings as of each period's end.",
-        "≥ at least, ~ approximate; undisclosed: no amount published by then (not zero).",
-        *gap_lines(tl.missing),
-    ]
-    for line in notes:
-        console.print(Text(line, style="dim"))
-    return console_text(console)
-
-
-def render(tl: Timeline, fmt: str, *, width: int | None = None, color: bool = False) -> str:
-    if fmt == "json":
-        return render_json(tl)
-    if fmt == "csv":
-        return render_csv(tl)
-    return render_table(tl, width=width, color=color)

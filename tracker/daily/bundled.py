@@ -1,4 +1,5 @@
-"""Daily price history: the bundled series and CSV imports, inserted in bulk and idempotently."""
+"""Daily closes from files: the series bundled in the package and CSV imports (`backfill --csv`),
+read with the same rules and inserted in bulk and idempotently."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import csv
 import datetime as dt
 import gzip
 import io
+import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -15,34 +18,15 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from tracker import store
+from tracker.clock import GENESIS, utc_today
 from tracker.errors import InputError
-from tracker.models import PRICE_SCALE
+from tracker.money import price_problem
+from tracker.store import queries
+from tracker.store.engine import write_connection
 
 BUNDLED_SOURCE = "bundled"
 BUNDLED_FILE = "btc_usd_daily.csv.gz"
 CSV_COLUMNS = ("date", "open", "high", "low", "close")
-# The largest price accepted: far above any BTC price, and 10^18 units of 10^-8 fit a BIGINT
-# (up to 9.2 × 10^18). Like config.ConsensusSettings.max_price, a bound on nonsense only.
-MAX_PRICE = Decimal(10) ** 10
-
-
-def price_problem(value: Decimal) -> str | None:
-    """Why ``value`` cannot be stored as a price, or None when it can.
-
-    The store keeps a price as a BIGINT count of 10^-8 units (models.ScaledPrice): a price
-    must be finite, from PRICE_SCALE to MAX_PRICE, and exact to 8 decimals (finer digits
-    would be rounded away without a word).
-    """
-    if not value.is_finite() or value <= 0:
-        return "must be a positive number"
-    if value < PRICE_SCALE:
-        return f"is below the smallest storable price, {PRICE_SCALE:f}"
-    if value > MAX_PRICE:
-        return f"is above the largest accepted price, {MAX_PRICE:,f}"
-    if value.quantize(PRICE_SCALE) != value:  # exact: at most 19 digits here
-        return "has more than 8 decimals (prices are kept to 0.00000001 and it would be rounded)"
-    return None
 
 
 def _price(text: str, *, line: int, column: str, where: str) -> Decimal | None:
@@ -83,6 +67,10 @@ def parse_daily_csv(
                 raise InputError(
                     f"{where}:{line}: date {row['date']!r:.40} is not YYYY-MM-DD"
                 ) from None
+            if day < GENESIS:
+                raise InputError(
+                    f"{where}:{line}: date {day} is before bitcoin's first block ({GENESIS})"
+                )
             if day in seen:
                 raise InputError(f"{where}:{line}: date {day} is already on line {seen[day]}")
             seen[day] = line
@@ -111,7 +99,7 @@ def bundled_rows() -> list[dict[str, Any]]:
 
 def load_bundled(*, conn: Connection) -> int:
     """Insert the bundled daily closes (one executemany); returns the rows added."""
-    return store.insert_daily_prices(conn=conn, rows=bundled_rows())
+    return queries.insert_daily_prices(conn=conn, rows=bundled_rows())
 
 
 def read_daily_csv(path: Path, *, source: str) -> list[dict[str, Any]]:
@@ -134,26 +122,45 @@ def read_daily_csv(path: Path, *, source: str) -> list[dict[str, Any]]:
     return list(parse_daily_csv(io.StringIO(text, newline=""), source=source, where=str(path)))
 
 
-CONSENSUS_SOURCE = "consensus"
+# --- a CSV file in the bundled format (`tracker backfill --csv`) -------------------------------
+
+_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
 
 
-def store_daily_close(*, engine: Engine, day: dt.date, currency: str = "USD") -> str | None:
-    """Make sure ``day`` has a daily close; returns the source that has it, or None.
+@dataclass(frozen=True)
+class CsvResult:
+    path: Path
+    source: str
+    read: int
+    added: int
+    skipped_open: int  # rows dated today or later: not a finished day
+    skipped_range: int  # rows outside --from/--to
 
-    A close already stored from an exchange's history (or the bundled file) is kept. Otherwise
-    the day's consensus rounds give one: open = first, high = max, low = min, close = last.
-    """
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
-    end = start + dt.timedelta(days=1)
-    with store.write_connection(engine) as conn:
-        existing = store.daily_sources(conn=conn, day=day, currency=currency)
-        if existing:
-            return sorted(existing, key=store.daily_preference)[0]
-        ohlc = store.consensus_ohlc(conn=conn, start=start, end=end, currency=currency)
-        if ohlc is None:
-            return None
-        store.insert_daily_prices(
-            conn=conn,
-            rows=[{"currency": currency, "date": day, "source": CONSENSUS_SOURCE, **ohlc}],
+
+def import_csv(
+    *,
+    engine: Engine,
+    path: Path,
+    source: str = "csv",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    today: dt.date | None = None,
+) -> CsvResult:
+    """Load a ``date,open,high,low,close[,volume]`` file, all or nothing, in one transaction."""
+    if not _LABEL.fullmatch(source):
+        raise InputError(
+            f"source label {source!r}: use up to 32 lowercase letters, digits, '-' or '_'"
         )
-    return CONSENSUS_SOURCE
+    today = today or utc_today()
+    rows = read_daily_csv(path, source=source)  # a date given twice is refused there
+    final = [r for r in rows if r["date"] < today]
+    wanted = [
+        r
+        for r in final
+        if (start is None or r["date"] >= start) and (end is None or r["date"] <= end)
+    ]
+    with write_connection(engine) as conn:
+        added = queries.insert_daily_prices(conn=conn, rows=wanted)
+    return CsvResult(
+        path, source, len(rows), added, len(rows) - len(final), len(final) - len(wanted)
+    )

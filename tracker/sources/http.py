@@ -1,6 +1,8 @@
-"""HTTP for the price sources: the one place httpx errors become ``SourceError``.
+"""HTTP for every source: the one place httpx errors become ``SourceError``, and the one retry
+policy (``RetryPolicy``, ``with_retries``).
 
-``fetch_one`` asks one source within a round's deadline, with bounded, jittered retries.
+``fetch_one`` asks one spot source within a round's deadline; ``get_json`` fetches one page of
+daily candles, waiting out rate limits.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 
@@ -24,10 +27,11 @@ from tracker import __version__
 from tracker.config import FetchSettings, SourceSettings, check_base_url
 from tracker.errors import ConfigError, SourceError
 from tracker.models import Outcome, Quote, SourceResult
-from tracker.sources import PriceSource
-from tracker.sources._parse import invalid
+from tracker.sources.parse import invalid
+from tracker.sources.protocols import SpotSource
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"tracker/{__version__}"  # Kraken refuses requests without one
 MAX_BODY_BYTES = 1 << 20  # a ticker is a few hundred bytes; a body near this is not one
@@ -47,7 +51,7 @@ def make_client() -> httpx.AsyncClient:
     )
 
 
-def source_url(base_url: str, source: PriceSource) -> str:
+def source_url(base_url: str, source: SpotSource) -> str:
     """``base_url`` (``scheme://host[:port][/prefix]``) followed by the source's documented path.
 
     The base URL is checked again here, so plain http:// never reaches a non-loopback host.
@@ -97,9 +101,81 @@ def _http_date(value: str) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # HTTP-dates are always GMT
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one request: the one retry policy of every source.
+
+    Connection errors, timeouts, 5xx and what a source calls retryable get up to ``retries``
+    more attempts after a jittered exponential backoff (base ``backoff_s``); a 429 waits for
+    its Retry-After. ``patient`` (a backfill, not racing a round's deadline) also waits out a
+    429 that sends no Retry-After; a wait longer than ``max_wait_s`` is never attempted.
+    """
+
+    timeout_s: float
+    retries: int
+    backoff_s: float
+    patient: bool = False
+    max_wait_s: float = 120.0
+
+
+async def with_retries(
+    attempt: Callable[[float], Awaitable[T]],
+    *,
+    name: str,
+    policy: RetryPolicy,
+    deadline: float | None = None,
+    on_wait: Callable[[float, SourceError], None] | None = None,
+) -> tuple[T, int]:
+    """``attempt(timeout)`` until it succeeds; returns its result and the attempts it took.
+
+    ``deadline`` (a ``time.monotonic()`` instant) bounds the whole: each attempt gets the time
+    left, and a wait that would pass it is not begun. Raises SourceError when it gives up, with
+    ``attempts`` set and the count in the reason.
+    """
+    attempts = 0
+    error: SourceError | None = None
+    while True:
+        timeout = policy.timeout_s
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                if error is None:
+                    reason = "its time budget ran out before the first attempt"
+                    raise SourceError(source=name, reason=reason, outcome="timeout", attempts=0)
+                raise _gave_up(error, attempts, note="; its time budget ran out")
+        attempts += 1
+        try:
+            return await attempt(timeout), attempts
+        except SourceError as e:
+            error = e
+        wait = _wait_before_retry(error, attempts, policy)
+        if wait is None or attempts > policy.retries:
+            raise _gave_up(error, attempts)
+        if deadline is not None and time.monotonic() + wait >= deadline:
+            note = f"; waiting {_secs(wait)} s more would pass its time budget"
+            raise _gave_up(error, attempts, note=note)
+        if wait > policy.max_wait_s:
+            limit = _secs(policy.max_wait_s)
+            note = f"; asked to wait {_secs(wait)} s, more than {limit} s"
+            raise _gave_up(error, 1, note=note)  # the count would only repeat the wait
+        if on_wait is not None:
+            on_wait(wait, error)
+        await asyncio.sleep(wait)
+
+
+def _gave_up(error: SourceError, attempts: int, *, note: str = "") -> SourceError:
+    suffix = "" if attempts <= 1 else f" after {attempts} attempts"
+    return SourceError(
+        source=error.source,
+        reason=error.reason + suffix + note,
+        outcome=error.outcome,
+        attempts=attempts,
+    )
+
+
 async def fetch_one(
     client: httpx.AsyncClient,
-    source: PriceSource,
+    source: SpotSource,
     settings: SourceSettings,
     fetch: FetchSettings,
     *,
@@ -109,53 +185,47 @@ async def fetch_one(
 
     ``deadline`` is a ``time.monotonic()`` instant for the whole round. The source's own
     ``timeout_s`` bounds its whole part of the round, retries and waits included, so a source
-    that never answers is abandoned at its timeout, not after ``retries + 1`` of them: each
-    attempt gets the time left of ``min(deadline, start + timeout_s)``. Connection
-    errors, timeouts, 5xx and errors the source calls retryable get up to ``fetch.retries`` more
-    attempts after a jittered exponential backoff; 429 waits for its Retry-After if that fits.
+    that never answers is abandoned at its timeout, not after ``retries + 1`` of them.
     """
     start = time.monotonic()
-    deadline = min(deadline, start + settings.timeout_s)
     try:
         url = source_url(settings.base_url, source)
     except ConfigError as e:
         refused = SourceError(source=source.name, reason=f"refused: {e}", outcome="http_error")
         return _failed(source, refused, start, attempts=0)
-    attempts = 0
-    error: SourceError | None = None
-    while (left := deadline - time.monotonic()) > 0:
-        attempts += 1
+    policy = RetryPolicy(settings.timeout_s, fetch.retries, fetch.backoff_s)
+
+    async def attempt(timeout: float) -> Quote:
         try:
-            quote = await _attempt(client, source, url, timeout=min(settings.timeout_s, left))
-        except SourceError as e:
-            error = e
+            return await _attempt(client, source, url, timeout=timeout)
+        except SourceError:
+            raise
         except Exception as e:  # a parser bug: report it, keep the traceback in the log, go on
             log.exception("%s: unexpected error while reading the answer", source.name)
-            error = invalid(source.name, f"unexpected {type(e).__name__} while reading the answer")
-        else:
-            return SourceResult(
-                source=source.name,
-                quote=quote,
-                outcome=Outcome.ACCEPTED,
-                latency_ms=_ms_since(start),
-                attempts=attempts,
-            )
-        wait = _wait_before_retry(error, attempts, fetch.backoff_s)
-        if wait is None or attempts > fetch.retries:
-            return _failed(source, error, start, attempts)
-        if time.monotonic() + wait >= deadline:
-            note = f"; waiting {_secs(wait)} s more would pass its time budget"
-            return _failed(source, error, start, attempts, note=note)
-        await asyncio.sleep(wait)
-    if error is None:
-        reason = "its time budget ran out before the first attempt"
-        error = SourceError(source=source.name, reason=reason, outcome="timeout")
-        return _failed(source, error, start, attempts)
-    return _failed(source, error, start, attempts, note="; its time budget ran out")
+            raise invalid(
+                source.name, f"unexpected {type(e).__name__} while reading the answer"
+            ) from None
+
+    try:
+        quote, attempts = await with_retries(
+            attempt,
+            name=source.name,
+            policy=policy,
+            deadline=min(deadline, start + settings.timeout_s),
+        )
+    except SourceError as e:
+        return _failed(source, e, start, e.attempts)
+    return SourceResult(
+        source=source.name,
+        quote=quote,
+        outcome=Outcome.ACCEPTED,
+        latency_ms=_ms_since(start),
+        attempts=attempts,
+    )
 
 
 async def _attempt(
-    client: httpx.AsyncClient, source: PriceSource, url: str, *, timeout: float
+    client: httpx.AsyncClient, source: SpotSource, url: str, *, timeout: float
 ) -> Quote:
     payload, fetched_at = await _get_payload(
         client, source.name, url, timeout=timeout, classify=source.classify
@@ -238,21 +308,21 @@ def _transport_error(name: str, error: httpx.HTTPError) -> SourceError:
     return SourceError(source=name, reason=reason, outcome="http_error", retryable=True)
 
 
-def _wait_before_retry(error: SourceError, attempt: int, backoff_s: float) -> float | None:
+def _wait_before_retry(error: SourceError, attempt: int, policy: RetryPolicy) -> float | None:
     """Seconds to wait before the next attempt, or None when another attempt cannot help."""
     if error.retry_after_s is not None and (error.retryable or error.outcome == "rate_limited"):
-        return error.retry_after_s
+        return float(error.retry_after_s)
+    base = policy.backoff_s * 2.0 ** (attempt - 1)
     if error.retryable:
         # "Full jitter": uniform over [0, base * 2^n], so clients that failed together do not
         # retry together. https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
-        return random.uniform(0, backoff_s * 2 ** (attempt - 1))
+        return random.uniform(0, base)
+    if policy.patient and error.outcome == "rate_limited":
+        return base / 2 + random.uniform(0, base / 2)  # no Retry-After: "equal jitter", never 0
     return None
 
 
-def _failed(
-    source: PriceSource, error: SourceError, start: float, attempts: int, *, note: str = ""
-) -> SourceResult:
-    reason = error.reason if attempts <= 1 else f"{error.reason} after {attempts} attempts"
+def _failed(source: SpotSource, error: SourceError, start: float, attempts: int) -> SourceResult:
     try:
         outcome = Outcome(error.outcome)
     except ValueError:  # a source invented an outcome: still a failure, and still reported
@@ -261,7 +331,7 @@ def _failed(
         source=source.name,
         quote=None,
         outcome=outcome,
-        reason=reason + note,
+        reason=error.reason,
         latency_ms=_ms_since(start),
         attempts=attempts,
     )
@@ -292,37 +362,17 @@ async def get_json(
     max_wait_s: float = 120.0,
     on_wait: Callable[[float, SourceError], None] | None = None,
 ) -> Any:
-    """GET one JSON document (numbers as Decimal), e.g. a page of daily history.
-
-    Retries as ``fetch_one`` does (connection errors, timeouts, 5xx and what ``classify`` calls
-    retryable, after a jittered exponential backoff), and is more patient with rate limits,
-    since a backfill is not racing a round's deadline: a 429 waits for its Retry-After, or for
-    the backoff when it sends none. A wait longer than ``max_wait_s`` is not attempted.
+    """GET one JSON document (numbers as Decimal), e.g. a page of daily history, with the
+    patient form of the one retry policy (a backfill is not racing a round's deadline).
     ``on_wait(seconds, error)`` is told before each wait. Raises SourceError when it gives up.
     """
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            payload, _ = await _get_payload(
-                client, name, url, timeout=timeout_s, classify=classify, max_bytes=max_bytes
-            )
-            return payload
-        except SourceError as e:
-            error = e
-        wait = _wait_before_retry(error, attempts, backoff_s)
-        if wait is None and error.outcome == "rate_limited":
-            base = backoff_s * 2 ** (attempts - 1)  # no Retry-After: "equal jitter", never 0
-            wait = base / 2 + random.uniform(0, base / 2)
-        if wait is None or attempts > retries:
-            suffix = "" if attempts <= 1 else f" after {attempts} attempts"
-            raise SourceError(
-                source=name, reason=error.reason + suffix, outcome=error.outcome
-            ) from None
-        if wait > max_wait_s:
-            limit = _secs(max_wait_s)
-            reason = f"{error.reason}; asked to wait {_secs(wait)} s, more than {limit} s"
-            raise SourceError(source=name, reason=reason, outcome=error.outcome) from None
-        if on_wait is not None:
-            on_wait(wait, error)
-        await asyncio.sleep(wait)
+    policy = RetryPolicy(timeout_s, retries, backoff_s, patient=True, max_wait_s=max_wait_s)
+
+    async def attempt(timeout: float) -> Any:
+        payload, _ = await _get_payload(
+            client, name, url, timeout=timeout, classify=classify, max_bytes=max_bytes
+        )
+        return payload
+
+    payload, _ = await with_retries(attempt, name=name, policy=policy, on_wait=on_wait)
+    return payload

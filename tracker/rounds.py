@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.engine import Engine
 
-from tracker import store
+from tracker.clock import utc_now
 from tracker.config import Settings
 from tracker.consensus import decide
 from tracker.models import (
@@ -28,14 +28,12 @@ from tracker.models import (
     SourceQuote,
     SourceResult,
 )
-from tracker.sources import REGISTRY, PriceSource
-from tracker.sources._http import fetch_one
+from tracker.sources import SPOT, SpotSource
+from tracker.sources.http import fetch_one
+from tracker.store import queries
+from tracker.store.engine import write_session
 
 Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def gather_quotes(
@@ -43,7 +41,7 @@ async def gather_quotes(
     settings: Settings,
     *,
     clock: Clock = utc_now,
-    registry: Mapping[str, PriceSource] = REGISTRY,
+    registry: Mapping[str, SpotSource] = SPOT,
     budget_s: float | None = None,
 ) -> tuple[list[SourceResult], Consensus, tuple[str, ...]]:
     """Ask every enabled core source concurrently; ask the fallbacks only when the core
@@ -54,7 +52,7 @@ async def gather_quotes(
     core = [s for s in enabled.values() if s.role == "core"]
     fallback = [s for s in enabled.values() if s.role == "fallback"]
 
-    async def ask(sources: Sequence[PriceSource]) -> list[SourceResult]:
+    async def ask(sources: Sequence[SpotSource]) -> list[SourceResult]:
         return list(
             await asyncio.gather(
                 *(
@@ -84,7 +82,7 @@ def _judge(results: Sequence[SourceResult], settings: Settings, clock: Clock) ->
 def merge(
     results: Sequence[SourceResult],
     consensus: Consensus,
-    registry: Mapping[str, PriceSource] = REGISTRY,
+    registry: Mapping[str, SpotSource] = SPOT,
 ) -> tuple[SourceLine, ...]:
     """Each source's final outcome: the fetch's failure, or consensus's verdict on its quote."""
     verdicts = {v.source: v for v in consensus.verdicts}
@@ -115,8 +113,8 @@ def save_round(
     lines: Sequence[SourceLine],
 ) -> int:
     """Write the round, every source's outcome and the consensus in one transaction."""
-    with store.write_session(engine) as session:
-        row = store.insert_round(
+    with write_session(engine) as session:
+        row = queries.insert_round(
             session=session,
             fetch_round=FetchRound(
                 started_at=started_at, finished_at=finished_at, status=consensus.status.value

@@ -11,8 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracker.daily.history import Period, Timeline
 from tracker.errors import InputError
-from tracker.timeline import Period, Timeline, title
+from tracker.render.daily import title
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -214,6 +215,6 @@ def _cycle(colours: Sequence[str]) -> Iterator[str]:
 
 
 def _sources(tl: Timeline) -> str:
-    from tracker.store import daily_preference
+    from tracker.daily import daily_preference
 
     return ", ".join(sorted({p.close_source for p in tl.periods}, key=daily_preference))

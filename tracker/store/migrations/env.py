@@ -1,4 +1,4 @@
-"""Alembic environment: always run with a connection handed in by tracker.db."""
+"""Alembic environment: always run with a connection handed in by tracker.store.migrate."""
 
 from __future__ import annotations
 

@@ -1,251 +1,50 @@
-"""The background service: APScheduler wiring, one-service locks, signals, logs and metrics.
+"""The background service: APScheduler wiring, signals, exit codes and the watchdog.
 
-The business logic is ``pipeline.run_once`` (the same code path as `tracker fetch`) and
-``history.store_daily_close``; this module only decides when they run and what happens around.
+The business logic is ``rounds.collect``/``rounds.store_round`` (the code path of `tracker
+fetch`) and ``daily.backfill.store_daily_close``; this module only decides when they run and
+what happens around them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
-import json
-import logging
 import os
 import signal
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tracker import backfill, history, pipeline, store
+from tracker import rounds
 from tracker.config import Settings
-from tracker.errors import SourceError, TrackerError
-from tracker.models import RoundReport, RoundStatus
-
-log = logging.getLogger("tracker.service")
+from tracker.daily import backfill
+from tracker.errors import SourceError, StoreError
+from tracker.models import RoundReport
+from tracker.service.locks import PostgresLeader, SQLiteLock
+from tracker.service.logs import log, log_round
+from tracker.service.metrics import Metrics
+from tracker.store import queries
+from tracker.store.engine import write_connection
 
 EXIT_OK = 0
 EXIT_DEGRADED = 1
 EXIT_DB_UNREACHABLE = 3
 EXIT_SCHEDULER_STALLED = 4
 SHUTDOWN_GRACE_S = 8.0  # SIGTERM: the round in flight gets this long to finish or roll back
-_PG_LEADER_KEY = 0x7472_6B72  # "trkr": the advisory lock held by the leading service
-
-
-class ServiceError(TrackerError):
-    """The service cannot start (another instance holds the database)."""
-
-
-# --- logs -------------------------------------------------------------------------------------
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "message": record.getMessage(),
-        }
-        data.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            data["error"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
-
-
-class _TextFormatter(logging.Formatter):
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def setup_logging(fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def log_round(rr: RoundReport) -> None:
-    price = "-" if rr.price is None else format(rr.price, "f")
-    used = ",".join(rr.sources_used) or "-"
-    bad = {x.source: x.outcome.value for x in rr.lines if x.outcome.value != "accepted"}
-    failed = ",".join(f"{k}:{v}" for k, v in bad.items())
-    level = logging.INFO if rr.status is RoundStatus.OK else logging.WARNING
-    log.log(
-        level,
-        "round %s %s price=%s sources=%s duration=%.2fs%s",
-        rr.round_id, rr.status.value, price, used, rr.duration_s,
-        f" failed={failed}" if failed else "",
-        extra={"fields": {
-            "event": "round", "round_id": rr.round_id, "status": rr.status.value,
-            "price": None if rr.price is None else format(rr.price, "f"),
-            "sources": list(rr.sources_used), "duration_s": round(rr.duration_s, 3),
-            "failed": bad,
-        }},
-    )  # fmt: skip
 
 
 # --- one service per database -----------------------------------------------------------------
 
 
-class SQLiteLock:
-    """A file lock beside the database; a sidecar file names the process that holds it."""
-
-    def __init__(self, db_path: Path) -> None:
-        from filelock import FileLock
-
-        self.db_path = db_path
-        self.lock = FileLock(f"{db_path}.lock")
-        self.owner = Path(f"{db_path}.service")
-
-    def acquire(self) -> None:
-        from filelock import Timeout
-
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
-            holder = self.owner.read_text().strip() if self.owner.exists() else "another process"
-            raise ServiceError(
-                f"another `tracker run` ({holder}) already serves {self.db_path}; stop it first"
-            ) from None
-        self.owner.write_text(
-            f"pid {os.getpid()} on {socket.gethostname()}, since "
-            f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}\n"
-        )
-
-    def release(self) -> None:
-        self.owner.unlink(missing_ok=True)
-        self.lock.release()
-
-
-class PostgresLeader:
-    """Leader election on a shared PostgreSQL: a session advisory lock on a dedicated
-    connection. The leader fetches; others stand by and take over when its session ends."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.conn: sa.Connection | None = None
-        self.leading = False
-
-    def acquire(self) -> None:
-        self.ensure()
-
-    def ensure(self) -> bool:
-        try:
-            if self.conn is None:
-                self.conn = self.engine.connect()
-            if not self.leading:
-                got = self.conn.execute(
-                    sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_LEADER_KEY}
-                ).scalar()
-                self.conn.commit()
-                self.leading = bool(got)
-                if self.leading:
-                    log.info("leading: this instance fetches for the shared database")
-            else:
-                self.conn.execute(sa.text("SELECT 1"))
-                self.conn.commit()
-        except sa.exc.DBAPIError:
-            self._drop()
-            raise
-        return self.leading
-
-    def _drop(self) -> None:
-        if self.conn is not None:
-            with _quiet():
-                self.conn.invalidate()
-                self.conn.close()
-        self.conn, self.leading = None, False
-
-    def release(self) -> None:
-        self._drop()
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
-
-
 # --- metrics ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Metrics:
-    registry: Any
-    price: Any
-    price_time: Any
-    rounds: Any
-    outcomes: Any
-    latency: Any
-    last_round: Any
-
-    @classmethod
-    def create(cls) -> Metrics:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        reg = CollectorRegistry()
-        return cls(
-            registry=reg,
-            price=Gauge(
-                "tracker_consensus_price_usd", "Last consensus BTC/USD price", registry=reg
-            ),
-            price_time=Gauge(
-                "tracker_consensus_timestamp_seconds", "Unix time of the last consensus",
-                registry=reg,
-            ),
-            rounds=Counter("tracker_rounds", "Fetch rounds by status", ["status"], registry=reg),
-            outcomes=Counter(
-                "tracker_source_outcomes", "Per-source outcomes", ["source", "outcome"],
-                registry=reg,
-            ),
-            latency=Histogram(
-                "tracker_source_latency_seconds", "Per-source latency", ["source"], registry=reg,
-                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
-            ),
-            last_round=Gauge(
-                "tracker_last_round_timestamp_seconds", "Unix time the last round ended",
-                registry=reg,
-            ),
-        )  # fmt: skip
-
-    def observe(self, rr: RoundReport) -> None:
-        self.rounds.labels(rr.status.value).inc()
-        self.last_round.set(rr.finished_at.timestamp())
-        if rr.price is not None:
-            # a float only for the exporter: Prometheus samples are float64 by definition
-            self.price.set(float(rr.price))
-            self.price_time.set(rr.finished_at.timestamp())
-        for line in rr.lines:
-            self.outcomes.labels(line.source, line.outcome.value).inc()
-            if line.latency_ms is not None:
-                self.latency.labels(line.source).observe(line.latency_ms / 1000)
-
-    def serve(self, port: int, addr: str) -> Any:
-        from prometheus_client import start_http_server
-
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return server
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -264,7 +63,7 @@ class Service:
     last_tick: float = field(default_factory=time.monotonic)
     _loop: asyncio.AbstractEventLoop | None = None
     _client: httpx.AsyncClient | None = None
-    _inflight: concurrent.futures.Future[pipeline.Collected] | None = None
+    _inflight: concurrent.futures.Future[rounds.Collected] | None = None
     _daily: concurrent.futures.Future[Any] | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _finished: threading.Event = field(default_factory=threading.Event)
@@ -276,7 +75,7 @@ class Service:
     # the event loop that runs rounds, in its own thread, with one client for the service
 
     def _start_loop(self) -> None:
-        from tracker.sources._http import make_client
+        from tracker.sources.http import make_client
 
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="tracker-io", daemon=True).start()
@@ -293,7 +92,7 @@ class Service:
         if self._loop is None:
             return
         if self._client is not None:
-            with _quiet():
+            with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(2)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
@@ -311,15 +110,17 @@ class Service:
                 self.db_failures = 0
                 return None
             self._idle.clear()
-            coro = pipeline.collect(client=self._client, settings=self.settings)
+            coro = rounds.collect(client=self._client, settings=self.settings)
             self._inflight = asyncio.run_coroutine_threadsafe(coro, self._loop)
             collected = self._inflight.result()
             self._inflight = None  # from here on the round is written whole, not cancelled
-            rr = pipeline.store_round(self.engine, collected)
+            rr = rounds.store_round(self.engine, collected)
         except concurrent.futures.CancelledError:
             log.warning("round cancelled by shutdown while fetching; nothing of it was stored")
             return None
-        except sa.exc.OperationalError as e:
+        except StoreError as e:
+            if not e.operational:
+                raise
             self._database_failed(e)
             return None
         except Exception:
@@ -334,10 +135,10 @@ class Service:
             self.metrics.observe(rr)
         return rr
 
-    def _database_failed(self, e: sa.exc.OperationalError) -> None:
+    def _database_failed(self, e: StoreError) -> None:
         self.db_failures += 1
         limit = self.settings.schedule.max_db_failures
-        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        reason = e.reason
         log.error(
             "round not stored: database unavailable (%s); %d of %d consecutive",
             reason, self.db_failures, limit,
@@ -349,7 +150,7 @@ class Service:
 
     def daily_job(self) -> None:
         """Store yesterday's daily close: Bitstamp's finished candle when it answers, else
-        the close of our own consensus rounds of that day (history.store_daily_close)."""
+        the close of our own consensus rounds of that day (backfill.store_daily_close)."""
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         try:
             self._store_exchange_close(day)
@@ -358,7 +159,7 @@ class Service:
         except Exception:
             log.exception("daily close for %s from %s failed", day, backfill.PRIMARY)
         try:
-            source = history.store_daily_close(engine=self.engine, day=day)
+            source = backfill.store_daily_close(engine=self.engine, day=day)
         except Exception:
             log.exception("daily close for %s failed", day)
             return
@@ -379,8 +180,8 @@ class Service:
         finally:
             self._daily = None
         if row is not None:
-            with store.write_connection(self.engine) as conn:
-                store.insert_daily_prices(conn=conn, rows=[row])
+            with write_connection(self.engine) as conn:
+                queries.insert_daily_prices(conn=conn, rows=[row])
 
     def watchdog_check(self) -> bool:
         """APScheduler 3 can stop running jobs while still reporting itself running; a
@@ -496,10 +297,3 @@ class Service:
             log.info("service stopped (exit %d)", self.exit_code)
             self._finished.set()
         return self.exit_code
-
-
-def lock_for(engine: Engine) -> SQLiteLock | PostgresLeader:
-    if engine.dialect.name == "sqlite":
-        assert engine.url.database
-        return SQLiteLock(Path(engine.url.database).resolve())
-    return PostgresLeader(engine)

@@ -1,4 +1,5 @@
-"""Opening a database: migrate it to the schema this code knows, and seed it when it is new."""
+"""Opening a database: refuse one that is not ours, migrate it to the schema this code knows,
+seed it when it is new; and the facts `tracker db info` shows."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from tracker import history, holdings, store
+from tracker import holdings
+from tracker.clock import utc_today
 from tracker.config import Settings
+from tracker.daily import bundled
 from tracker.errors import StoreError
+from tracker.store.engine import make_engine, redact_url, write_connection
+
+# The newest migration this code knows; tests check it against the Alembic scripts, so
+# opening an up-to-date database never has to import Alembic.
+SCHEMA_HEAD = "0002_source_outcome_index"
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x7472_6163  # "trac": one migrator at a time on a shared PostgreSQL
@@ -43,15 +51,15 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def guard(url: str, action: Callable[[], T]) -> T:
-    """Run ``action``, turning driver errors into one StoreError naming the database."""
+    """Run ``action``; a database failure names the database (password hidden)."""
     try:
         return action()
-    except sa.exc.DBAPIError as e:
-        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
-        hint = ""
-        if "file is not a database" in reason:
-            hint = ": it is not a SQLite database"
-        raise StoreError(f"cannot use database {store.redact_url(url)}: {reason}{hint}") from None
+    except StoreError as e:
+        if not e.operational:
+            raise
+        raise StoreError(
+            f"cannot use database {redact_url(url)}: {e.reason}", reason=e.reason, operational=True
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -65,19 +73,22 @@ def open_database(
     url: str, *, settings: Settings, create_dirs: bool = False, today: dt.date | None = None
 ) -> Opened:
     """An engine on a database at the current schema; a new one gets history and seeds."""
-    engine = store.make_engine(url, create_dirs=create_dirs)
+    engine = make_engine(url, create_dirs=create_dirs)
     return guard(url, lambda: _migrate_and_seed(engine, settings=settings, today=today))
 
 
 def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | None) -> Opened:
     with engine.connect() as conn:
-        if current_revision(conn) == store.SCHEMA_HEAD:  # the common case: one cheap query
-            return Opened(engine=engine, created=False, upgraded_from=store.SCHEMA_HEAD)
-    with store.write_connection(engine) as conn:
+        revision = current_revision(conn)  # refuses a database that is not ours, writing nothing
+    if engine.dialect.name == "sqlite":
+        _use_wal(engine)
+    if revision == SCHEMA_HEAD:  # the common case: one cheap query
+        return Opened(engine=engine, created=False, upgraded_from=SCHEMA_HEAD)
+    with write_connection(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         before = current_revision(conn)  # again, under the lock: another process may have won
-        if before == store.SCHEMA_HEAD:
+        if before == SCHEMA_HEAD:
             return Opened(engine=engine, created=False, upgraded_from=before)
         known = known_revisions()
         if before is not None and before not in known:
@@ -87,12 +98,22 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
             )
         _upgrade(conn)
         if before is None:
-            today = today or dt.datetime.now(dt.UTC).date()
-            history.load_bundled(conn=conn)
+            today = today or utc_today()
+            bundled.load_bundled(conn=conn)
             with Session(bind=conn) as session:
                 holdings.sync_seeds(session=session, settings=settings, today=today)
                 session.flush()
         return Opened(engine=engine, created=before is None, upgraded_from=before)
+
+
+def _use_wal(engine: Engine) -> None:
+    """WAL lets readers go on while the service writes. The mode is kept in the file, so it is
+    set once, outside any transaction, and only on a file known to be tracker's (or new)."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        if raw.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            raw.execute("PRAGMA journal_mode = WAL")
 
 
 def _upgrade(conn: Connection) -> None:
@@ -105,29 +126,33 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+# Tables that grow with every round: counted from their ids (two primary-key seeks), so `db
+# info` costs the same on a ten-year database; exact unless rows were deleted.
+_ESTIMATED = ("fetch_rounds", "source_quotes", "consensus_prices")
+# Tables bounded by the ledger and the calendar (a row per day and source): counted exactly.
+_COUNTED = ("holders", "holding_observations", "daily_prices")
+
+
 def info(engine: Engine) -> dict[str, Any]:
-    """What `tracker db info` shows: where, which schema, how many rows."""
-    url = engine.url.render_as_string(hide_password=True)
+    """What `tracker db info` shows: where, which schema, how many rows. Constant time: the
+    round tables' counts are estimates (highest id − lowest id + 1), and say so."""
     with engine.connect() as conn:
         revision = current_revision(conn)
         counts = {
             name: int(conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one())
-            for name in (
-                "holders",
-                "holding_observations",
-                "daily_prices",
-                "fetch_rounds",
-                "source_quotes",
-                "consensus_prices",
-            )
+            for name in _COUNTED
         }
+        for name in _ESTIMATED:
+            low, high = conn.execute(sa.text(f"SELECT min(id), max(id) FROM {name}")).one()
+            counts[name] = 0 if high is None else int(high) - int(low) + 1
         span = conn.execute(sa.text("SELECT min(date), max(date) FROM daily_prices")).one()
         result: dict[str, Any] = {
-            "url": url,
+            "url": redact_url(engine.url.render_as_string(hide_password=False)),
             "backend": conn.dialect.name,
             "schema_revision": revision,
-            "schema_head": store.SCHEMA_HEAD,
+            "schema_head": SCHEMA_HEAD,
             "rows": counts,
+            "rows_estimated": list(_ESTIMATED),
             "daily_prices_span": [None if d is None else str(d) for d in span],
         }
         if conn.dialect.name == "sqlite":

@@ -1,0 +1,104 @@
+"""`tracker report`: value each holder's reserve and compare them (the main job)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tracker.cli.app import Context, Format, FormatOption, app, show
+from tracker.cli.prices import live_round
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tracker.config import Settings
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Value as of a past UTC date (end of that day) or datetime."),
+    ] = None,
+    what_if: Annotated[
+        str | None, typer.Option("--what-if", help="Value at this USD price instead.")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never fetch; use stored prices only.")
+    ] = False,
+    all_estimates: Annotated[
+        bool,
+        typer.Option(
+            "--all-estimates",
+            help="List every observation of each holder side by side, not only the one used.",
+        ),
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Value each holder's reserve and compare them: the main job.
+
+    Every row names its source, basis and date; the price line names its kind,
+    timestamp, sources and age, and flags it when stale.
+
+    Example: tracker report --at 2025-04-14 --format json
+    """
+    from tracker.clock import utc_now
+    from tracker.inputs import parse_at, parse_number
+    from tracker.report import assemble_report
+    from tracker.store.engine import read_session
+
+    obj: Context = ctx.obj
+    current = utc_now()
+    instant = None if at is None else parse_at(at, current=current)
+    price = (
+        None
+        if what_if is None
+        else parse_number(what_if, what="--what-if", example="100000", maximum=Decimal(10) ** 12)
+    )
+    settings = obj.settings()
+    opened = obj.open(settings)
+    notes: list[str] = []
+    if not offline and price is None and (instant is None or instant.date() == current.date()):
+        notes = refresh_if_stale(settings, opened.engine, current)
+        current = utc_now()
+        instant = None if instant is None else current
+    with read_session(opened.engine) as session:
+        result = assemble_report(
+            session=session,
+            at=instant,
+            now=current,
+            max_price_age=dt.timedelta(seconds=settings.report.max_price_age_s),
+            what_if=price,
+            warnings=notes,
+            all_estimates=all_estimates,
+        )
+    show(result, fmt.value)
+
+
+def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -> list[str]:
+    """Run one round when the newest consensus is older than report.max_price_age_s;
+    return a warning when that fails (the report then uses stored prices)."""
+    from collections import Counter
+
+    from tracker.models import PriceKind
+    from tracker.report import choose_price
+    from tracker.store.engine import read_session
+
+    max_age = dt.timedelta(seconds=settings.report.max_price_age_s)
+    with read_session(engine) as session:
+        choice = choose_price(session=session, at=current, max_age=max_age)
+    if choice is not None and choice.point.kind is PriceKind.CONSENSUS and not choice.stale:
+        return []
+    rr = live_round(settings, engine, budget_s=settings.report.fetch_timeout_s)
+    if rr.price is not None:
+        return []
+    counts = Counter(line.outcome.value for line in rr.lines)
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common())
+    return [
+        f"could not fetch a live price (round {rr.status.value}: {summary}; see `tracker "
+        "sources`); using stored prices"
+    ]

@@ -1,0 +1,68 @@
+"""A progress bar for long fetches (`tracker backfill`): Rich, on stderr, only on a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tracker.daily.backfill import Page
+from tracker.errors import SourceError
+
+
+class ProgressBar:
+    """A Rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, label: str, *, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def plan(self, days: int, requests: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task(
+                f"{self.label}: {requests} request(s)", total=max(days, 1)
+            )
+
+    def page(self, page: Page) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task,
+                advance=page.days,
+                description=f"{self.label}: {page.window.last}, {page.added:,} added",
+            )
+
+    def wait(self, seconds: float, error: SourceError) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task, description=f"{self.label}: {error.reason}, waiting {seconds:.0f} s"
+            )
+
+    @contextmanager
+    def running(self) -> Iterator[ProgressBar]:
+        if not self.enabled:
+            yield self
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (  # the description carries a server's error text: never read as markup
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            self._progress = progress
+            try:
+                yield self
+            finally:
+                self._progress = None

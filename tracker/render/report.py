@@ -1,0 +1,374 @@
+"""`tracker report` as a table, JSON, CSV or Markdown."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from tracker.clock import human_age
+from tracker.models import Claim, PriceKind
+from tracker.render import renders
+from tracker.render.text import (
+    BOUND_MARK,
+    cell,
+    cents,
+    console_text,
+    csv_text,
+    grouped,
+    iso,
+    md,
+    md_row,
+    plain,
+    price_text,
+    signed_money,
+    signed_pct,
+    text_console,
+)
+from tracker.report import Report
+from tracker.valuation import Change, Estimate, Valuation, unrealized_pnl
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The stable JSON shape of DESIGN.md: decimals as strings, instants ISO 8601 with Z."""
+    price = report.price
+    return {
+        "generated_at": iso(report.generated_at),
+        "at": None if report.at is None else iso(report.at),
+        "currency": report.currency,
+        "price": None
+        if price is None
+        else {
+            "value": price_text(price.point.value),
+            "as_of": iso(price.point.as_of),
+            "kind": price.point.kind.value,
+            "sources": list(price.point.sources),
+            "age_seconds": int(price.age.total_seconds()),
+            "stale": price.stale,
+        },
+        "holders": [_holder_dict(v, report) for v in report.valuations],
+        "comparison": {
+            "total_btc": plain(report.comparison.total_btc),
+            "total_value": cents(report.comparison.total_value),
+            "pairs": [
+                {
+                    "a": p.a,
+                    "b": p.b,
+                    "btc_ratio": None if p.btc_ratio is None else format(p.btc_ratio, "f"),
+                    "value_difference": cents(p.value_difference),
+                }
+                for p in report.comparison.pairs
+            ],
+        },
+        "changes": {c.label: _change_dict(c) for c in report.changes},
+        "warnings": list(report.warnings),
+    }
+
+
+def _pct(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _change_dict(c: Change) -> dict[str, Any]:
+    then = c.price_then
+    return {
+        "since": iso(c.since),
+        "price": None if then is None else price_text(then.point.value),
+        "price_kind": None if then is None else then.point.kind.value,
+        "price_as_of": None if then is None else iso(then.point.as_of),
+        "price_change": plain(c.price_change),
+        "price_change_pct": _pct(c.price_change_pct),
+        "holders": {
+            slug: {
+                "value": cents(h.value_then),
+                "value_change": cents(h.value_change),
+                "value_change_pct": _pct(h.value_change_pct),
+            }
+            for slug, h in c.holders.items()
+        },
+    }
+
+
+def claim_dict(c: Claim) -> dict[str, Any]:
+    """One observation as JSON/CSV fields (decimals as strings)."""
+    return {
+        "btc": plain(c.btc),
+        "bound": None if c.bound is None else c.bound.value,
+        "as_of": c.as_of.isoformat(),
+        "basis": c.basis.value,
+        "source": c.source,
+        "note": c.note,
+        "cost_basis_usd": plain(c.cost_basis_usd),
+    }
+
+
+def _estimate_dict(e: Estimate) -> dict[str, Any]:
+    return {**claim_dict(e.claim), "value": cents(e.value), "used": e.used}
+
+
+def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
+    shown = v.shown
+    extra: dict[str, Any] = {}
+    if report.estimates is not None:
+        extra["estimates"] = [_estimate_dict(e) for e in report.estimates.get(v.holder.slug, [])]
+    cost = None if v.claim is None else v.claim.cost_basis_usd
+    return {
+        "slug": v.holder.slug,
+        "name": v.holder.name,
+        "btc": plain(v.btc),
+        "bound": None if v.claim is None or v.claim.bound is None else v.claim.bound.value,
+        "holding_as_of": None if shown is None else shown.as_of.isoformat(),
+        "basis": "undisclosed" if v.claim is None else v.claim.basis.value,
+        "source": None if shown is None else shown.source,
+        "value": cents(v.value),
+        "share_of_supply_pct": None
+        if v.share_of_supply_pct is None
+        else format(v.share_of_supply_pct, "f"),
+        "btc_per_capita": None if v.btc_per_capita is None else format(v.btc_per_capita, "f"),
+        "cost_basis_usd": plain(cost),
+        "unrealized_pnl": cents(unrealized_pnl(v)),
+        **extra,
+    }
+
+
+@renders(Report, "json")
+def render_json(report: Report, **_: Any) -> str:
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+CSV_FIELDS = (
+    "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
+    "share_of_supply_pct", "btc_per_capita", "cost_basis_usd", "unrealized_pnl", "price",
+    "price_kind", "price_as_of", "price_stale", "at", "generated_at",
+)  # fmt: skip
+CHANGE_LABELS = ("24h", "7d", "30d", "1y")
+
+
+@renders(Report, "csv")
+def render_csv(report: Report, **_: Any) -> str:
+    data = to_dict(report)
+    labels = [label for label in CHANGE_LABELS if label in data["changes"]]
+    change_fields = [
+        f"{k}_{label}"
+        for label in labels
+        for k in ("value_change", "value_change_pct", "price_change_pct")
+    ]
+    price = data["price"] or {}
+    rows = []
+    for holder in data["holders"]:
+        changes = {}
+        for label in labels:
+            c = data["changes"][label]
+            mine = c["holders"].get(holder["slug"], {})
+            changes[f"value_change_{label}"] = mine.get("value_change")
+            changes[f"value_change_pct_{label}"] = mine.get("value_change_pct")
+            changes[f"price_change_pct_{label}"] = c["price_change_pct"]
+        rows.append(
+            {
+                **holder,
+                **changes,
+                "price": price.get("value"),
+                "price_kind": price.get("kind"),
+                "price_as_of": price.get("as_of"),
+                "price_stale": None if not price else str(price["stale"]).lower(),  # as in JSON
+                "at": data["at"] or data["generated_at"],
+                "generated_at": data["generated_at"],
+            }
+        )
+    return csv_text([*CSV_FIELDS, *change_fields], rows, extra="ignore")
+
+
+# --- human text (shared by table and Markdown) ----------------------------------------------
+
+
+def price_line(report: Report) -> str:
+    price = report.price
+    if price is None:
+        return "Price: none stored for that date"
+    p = price.point
+    what = {
+        PriceKind.CONSENSUS: f"consensus {iso(p.as_of)} ({', '.join(p.sources)})",
+        PriceKind.DAILY_CLOSE: f"daily close {p.as_of.date()} ({', '.join(p.sources)})",
+        PriceKind.WHAT_IF: "what-if price",
+    }[p.kind]
+    age = "" if p.kind is PriceKind.WHAT_IF else f", {human_age(price.age)} old"
+    flag = ", STALE" if price.stale else ""
+    return f"Price: ${grouped(p.value, 2)}/BTC, {what}{age}{flag}"
+
+
+def btc_cell(v: Valuation) -> str:
+    if v.claim is None or v.btc is None:
+        return "undisclosed"
+    mark = BOUND_MARK[v.claim.bound] if v.claim.bound else ""
+    return f"{mark}{grouped(v.btc)}"
+
+
+def footnote(v: Valuation) -> str:
+    shown = v.shown
+    if shown is None:
+        return f"{v.holder.name}: no observation on or before this date"
+    bound = "" if v.claim is None or v.claim.bound is None else f", {v.claim.bound.value}"
+    basis = "undisclosed" if v.claim is None else v.claim.basis.value
+    note = f" (note: {shown.note})" if shown.note else ""
+    pnl = unrealized_pnl(v)
+    cost = "" if v.claim is None or v.claim.cost_basis_usd is None else (
+        f" Cost basis ${grouped(v.claim.cost_basis_usd, 2)}"
+        + ("" if pnl is None else f", unrealized P&L {signed_money(pnl)}") + "."
+    )  # fmt: skip
+    return f"{v.holder.name}: {basis}{bound}, as of {shown.as_of}. {shown.source}{note}{cost}"
+
+
+def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Rows of the changes block: since, price change, each holder's value change."""
+    names = [v.holder for v in report.valuations if v.value is not None]
+    header = ["Since", "Price", *(h.name for h in names)]
+    rows = []
+    for c in report.changes:
+        if c.price_change_pct is None and all(h.value_change is None for h in c.holders.values()):
+            continue  # unknown (a stale price): say nothing rather than a row of dashes
+        cells = [c.label, signed_pct(c.price_change_pct)]
+        for h in names:
+            hc = c.holders.get(h.slug)
+            if hc is None or hc.value_change is None:
+                cells.append("—")
+            else:
+                cells.append(
+                    f"{signed_money(hc.value_change, 0)} ({signed_pct(hc.value_change_pct)})"
+                )
+        rows.append(cells)
+    return header, rows
+
+
+def estimate_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
+    """(holder, amount, value, basis, as of, source) for every claim, newest first."""
+    rows = []
+    for v in report.valuations:
+        for e in (report.estimates or {}).get(v.holder.slug, []):
+            c = e.claim
+            mark = BOUND_MARK[c.bound] if c.bound else ""
+            amount = "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}"
+            value = "—" if e.value is None else grouped(e.value, 2)
+            name = v.holder.name + (" *" if e.used else "")
+            rows.append((name, amount, value, c.basis.value, c.as_of.isoformat(), c.source))
+    return rows
+
+
+def comparison_lines(report: Report) -> list[str]:
+    c = report.comparison
+    lines = []
+    if c.total_btc:
+        share = c.total_btc / 21_000_000 * 100
+        value = "" if c.total_value is None else f" = ${grouped(c.total_value, 2)}"
+        lines.append(
+            f"Total: {grouped(c.total_btc)} BTC{value} ({share:.4f} % of the 21,000,000 BTC supply)"
+        )
+    names = {v.holder.slug: v.holder.name for v in report.valuations}
+    for p in c.pairs:
+        ratio = "" if p.btc_ratio is None else f"{p.btc_ratio}× the BTC of {names[p.b]}"
+        diff = "" if p.value_difference is None else f", ${grouped(p.value_difference, 2)} more"
+        lines.append(f"{names[p.a]} holds {ratio}{diff}")
+    return lines
+
+
+def title(report: Report) -> str:
+    when = "now" if report.at is None else f"at {iso(report.at)}"
+    return f"Sovereign Bitcoin reserves, {when}"
+
+
+@renders(Report, "table")
+def render_table(report: Report, *, width: int, color: bool = False) -> str:
+    from rich import box
+    from rich.padding import Padding
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, title=title(report), title_justify="left", pad_edge=False)
+    table.add_column("Holder", no_wrap=True)
+    table.add_column("BTC", justify="right", no_wrap=True)
+    table.add_column("Value (USD)", justify="right", no_wrap=True)
+    table.add_column("% of 21M", justify="right")
+    table.add_column("BTC/person", justify="right")
+    for n, v in enumerate(report.valuations, start=1):
+        table.add_row(
+            *map(
+                cell,
+                (
+                    f"{v.holder.name} [{n}]",
+                    btc_cell(v),
+                    "—" if v.value is None else grouped(v.value, 2),
+                    "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
+                    "—" if v.btc_per_capita is None else str(v.btc_per_capita),
+                ),
+            )
+        )
+    console = text_console(width=width, color=color)
+    console.print(table)
+    console.print(price_line(report), style="bold" if report.price else None, markup=False)
+    for line in comparison_lines(report):
+        console.print(line, markup=False)
+    header, rows = change_rows(report)
+    if rows and len(header) > 2:
+        changes = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Change", title_justify="left")
+        for i, name in enumerate(header):
+            changes.add_column(cell(name), justify="left" if i == 0 else "right", no_wrap=True)
+        for row in rows:
+            changes.add_row(*map(cell, row))
+        console.print(changes)
+    if report.estimates is not None:
+        console.print("All estimates, valued at the same price (* the one used):")
+        for name, amount, value, basis, as_of, source in estimate_rows(report):
+            console.print(
+                f"  {name:<17} {amount:>11} {value:>18}  {basis:<11} {as_of}", markup=False
+            )
+            console.print(Padding(cell(source, style="dim"), (0, 0, 0, 6)))
+    console.print("≥ at least, ~ approximate. Sources:", style="dim")
+    for n, v in enumerate(report.valuations, start=1):
+        console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False)
+    return console_text(console)
+
+
+@renders(Report, "markdown")
+def render_markdown(report: Report, **_: Any) -> str:
+    lines = [f"## {title(report)}", ""]
+    lines.append("| Holder | BTC | Basis | As of | Value (USD) | % of 21M | BTC/person |")
+    lines.append("|---|---:|---|---|---:|---:|---:|")
+    for n, v in enumerate(report.valuations, start=1):
+        shown = v.shown
+        basis = "undisclosed" if v.claim is None else v.claim.basis.value
+        lines.append(
+            md_row(
+                (
+                    f"{v.holder.name} [^{n}]", btc_cell(v), basis,
+                    "—" if shown is None else shown.as_of,
+                    "—" if v.value is None else grouped(v.value, 2),
+                    "—" if v.share_of_supply_pct is None else v.share_of_supply_pct,
+                    "—" if v.btc_per_capita is None else v.btc_per_capita,
+                )
+            )
+        )  # fmt: skip
+    lines += ["", price_line(report), ""]
+    lines += [f"- {line}" for line in comparison_lines(report)]
+    lines.append("")
+    header, rows = change_rows(report)
+    if rows and len(header) > 2:
+        lines += [md_row(header), "|---|" + "---:|" * (len(header) - 1)]
+        lines += [md_row(r) for r in rows]
+        lines.append("")
+    if report.estimates is not None:
+        lines += ["All estimates, valued at the same price (* the one used):", ""]
+        lines += [
+            "| Holder | BTC | Value (USD) | Basis | As of | Source |",
+            "|---|---:|---:|---|---|---|",
+        ]
+        lines += [md_row(r) for r in estimate_rows(report)]
+        lines.append("")
+    lines += [f"> **Warning:** {w}" for w in report.warnings]
+    if report.warnings:
+        lines.append("")
+    lines += [f"[^{n}]: {md(footnote(v))}" for n, v in enumerate(report.valuations, start=1)]
+    return "\n".join(lines) + "\n"
