@@ -28,6 +28,10 @@ MAX_NOTE_CHARS = 4000
 MAX_COST_BASIS_USD = Decimal(10) ** 15
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def make_claim(
     *,
     holder: str,
@@ -74,7 +78,8 @@ def make_claim(
     else:
         if btc is None:
             raise InputError(
-                f"a {basis_.value} observation needs a BTC amount (or use basis undisclosed)"
+                f"{_article(basis_.value)} {basis_.value} observation needs a BTC amount "
+                "(or use basis undisclosed)"
             )
         sats = parse_btc(btc)
         bound_or_none = bound_ if bound is not None else Bound.EXACT

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 class _Group(TyperGroup):
     """Errors meant for the user cross into exit codes here, once, for every command."""
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        """The root's own options are parsed here, before any command is invoked."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.TyperException as e:
+            _usage_error(e)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -35,12 +44,17 @@ class _Group(TyperGroup):
             typer.echo(f"tracker: error: {_one_line(str(e))}", err=True)
             raise typer.Exit(Exit.ERROR) from None
         except typer.TyperException as e:
-            if getattr(e, "exit_code", None) != Exit.USAGE:  # only usage errors (UsageError)
-                raise
-            where = getattr(getattr(e, "ctx", None), "command_path", None) or "tracker"
-            message = e.format_message().replace("Value error, ", "")
-            typer.echo(f"tracker: error: {_one_line(message)} (see `{where} --help`)", err=True)
-            raise typer.Exit(Exit.USAGE) from None
+            _usage_error(e)
+
+
+def _usage_error(e: Exception) -> NoReturn:
+    """A usage error (click's UsageError) as one line and Exit.USAGE; anything else goes on."""
+    if getattr(e, "exit_code", None) != Exit.USAGE or not hasattr(e, "format_message"):
+        raise e
+    where = getattr(getattr(e, "ctx", None), "command_path", None) or "tracker"
+    message = e.format_message().replace("Value error, ", "")
+    typer.echo(f"tracker: error: {_one_line(message)} (see `{where} --help`)", err=True)
+    raise typer.Exit(Exit.USAGE) from None
 
 
 def _one_line(text: str) -> str:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tracker.cli.app import Context, Format, FormatOption, app, show
-from tracker.cli.prices import live_round
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -84,6 +83,7 @@ def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -
     return a warning when that fails (the report then uses stored prices)."""
     from collections import Counter
 
+    from tracker.cli.prices import live_round
     from tracker.models import PriceKind
     from tracker.report import choose_price
     from tracker.store.engine import read_session
