@@ -22,6 +22,8 @@ from tracker.render.text import (
 )
 from tracker.report import Sources, SourceState, Status
 
+NARROW = 100  # below this many columns a round's reasons go under its table
+
 # --- a fetch round (tracker fetch) ------------------------------------------------------------
 
 
@@ -97,6 +99,14 @@ def render_round_table(rr: RoundReport, *, width: int, fmt: str = "table", **_: 
         for q in data["quotes"]
     ]  # fmt: skip
     rows += [(name, "fallback", "—", "skipped", "", "0", "core quorum met") for name in rr.skipped]
+    if fmt == "table" and width < NARROW:
+        # No room for a reason column: the reasons follow the table, one line per source.
+        header = ("source", "price", "outcome", "ms")
+        notes = [f"{r[0]}: {r[6]}" for r in rows if r[6] and r[3] != "accepted"]
+        compact: list[tuple[str, ...]] = [
+            (r[0] + (" (fallback)" if r[1] == "fallback" else ""), r[2], r[3], r[4]) for r in rows
+        ]
+        return _grid(header, compact, fmt, footer=[*notes, round_summary(rr)], width=width, fold="")
     return _grid(header, rows, fmt, footer=[round_summary(rr)], width=width)
 
 
@@ -125,7 +135,9 @@ def _grid(
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in header:
-        table.add_column(name, overflow="fold", ratio=1 if name == fold else None)
+        table.add_column(
+            name, overflow="fold", ratio=1 if name == fold else None, no_wrap=name != fold
+        )
     for r in rows:
         table.add_row(*map(cell, r))
     console = text_console(width=width)

@@ -68,12 +68,17 @@ def _as_store_error(context: Any) -> None:
     if not isinstance(context.sqlalchemy_exception, sa.exc.DBAPIError):
         return  # not the driver's: a bug in a bound value, say, keeps its traceback
     reason = first_line(context.original_exception)
-    hint = ": it is not a SQLite database" if "file is not a database" in reason else ""
-    raise StoreError(
-        f"the database failed ({reason}{hint}); nothing was changed, try again",
-        reason=reason + hint,
-        operational=True,
-    )
+    if "file is not a database" in reason:
+        reason += ": it is not a SQLite database"
+    if "malformed" in reason:
+        reason = (
+            f"the file is damaged ({reason}); restore it from a backup "
+            "(`sqlite3 FILE 'PRAGMA integrity_check'` lists the damage)"
+        )
+        message = f"the database {reason}"
+    else:
+        message = f"the database failed ({reason}); nothing was changed, try again"
+    raise StoreError(message, reason=reason, operational=True)
 
 
 def _sqlite_engine(url: sa.engine.URL, *, create_dirs: bool) -> Engine:
