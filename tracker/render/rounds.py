@@ -101,12 +101,12 @@ def render_round_table(rr: RoundReport, *, width: int, fmt: str = "table", **_: 
     rows += [(name, "fallback", "—", "skipped", "", "0", "core quorum met") for name in rr.skipped]
     if fmt == "table" and width < NARROW:
         # No room for a reason column: the reasons follow the table, one line per source.
-        header = ("source", "price", "outcome", "ms")
         notes = [f"{r[0]}: {r[6]}" for r in rows if r[6] and r[3] != "accepted"]
         compact: list[tuple[str, ...]] = [
             (r[0] + (" (fallback)" if r[1] == "fallback" else ""), r[2], r[3], r[4]) for r in rows
         ]
-        return _grid(header, compact, fmt, footer=[*notes, round_summary(rr)], width=width, fold="")
+        short = ("source", "price", "outcome", "ms")
+        return _grid(short, compact, fmt, footer=[*notes, round_summary(rr)], width=width, fold="")
     return _grid(header, rows, fmt, footer=[round_summary(rr)], width=width)
 
 
