@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import json
 import os
 from collections.abc import Callable, Collection, Mapping
@@ -31,9 +32,15 @@ from tracker.store.engine import make_engine, write_connection
 from tracker.store.migrate import open_database
 
 PAYLOADS = Path(__file__).parent / "payloads"
-TODAY = dt.datetime.now(dt.UTC).date()
 DAY = dt.timedelta(days=1)
 Run = Callable[..., Result]
+
+
+@pytest.fixture
+def today() -> dt.date:
+    """Today (UTC), read once per test and handed to the code under test where it takes one,
+    so a run that crosses midnight UTC never mixes two days."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def payload(name: str) -> Any:
@@ -214,18 +221,18 @@ def test_windows_cut_each_gap_into_pages() -> None:
 
 
 def test_bitstamp_pages_with_an_empty_page_an_overlap_and_a_429(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    first, last = TODAY - 120 * DAY, TODAY - DAY
+    first, last = today - 120 * DAY, today - DAY
     hole = {first + n * DAY for n in range(30, 60)}  # exactly the second page: it comes back empty
-    closes = series(first, TODAY, skip=hole)  # TODAY's candle is still open
+    closes = series(first, today, skip=hole)  # today's candle is still open
     fake_exchange.set_daily("bitstamp", closes, overlap_days=3)
     fake_exchange.set_fault("bitstamp", times=2)  # two pages answered normally, then a 429
     fake_exchange.set_fault(
         "bitstamp", status=429, headers={"Retry-After": "1"}, times=1, queue=True
     )
 
-    result = fill(engine, fake_exchange, "bitstamp", start=first, page_days=30)
+    result = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=30)
 
     want = {d: c for d, c in closes.items() if d <= last}
     assert stored(engine, "bitstamp") == expected(want)
@@ -242,101 +249,107 @@ def test_bitstamp_pages_with_an_empty_page_an_overlap_and_a_429(
 
 
 def test_bitfinex_pages_overlap_and_a_429_without_retry_after(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    first = TODAY - 100 * DAY
-    closes = series(first, TODAY)
+    first = today - 100 * DAY
+    closes = series(first, today)
     fake_exchange.set_daily("bitfinex", closes, overlap_days=5)
     fake_exchange.set_fault("bitfinex", times=1)
     fake_exchange.set_fault("bitfinex", status=429, times=1, queue=True)
 
-    result = fill(engine, fake_exchange, "bitfinex", start=first, page_days=40)
+    result = fill(engine, fake_exchange, "bitfinex", today=today, start=first, page_days=40)
 
-    want = {d: c for d, c in closes.items() if d < TODAY}  # the open candle is not stored
+    want = {d: c for d, c in closes.items() if d < today}  # the open candle is not stored
     assert stored(engine, "bitfinex") == expected(want)
     assert result.added == len(want) and result.requests == 3
     assert [r.served for r in fake_exchange.requests("bitfinex")] == ["ok", "HTTP 429", "ok", "ok"]
 
 
-def test_a_rerun_adds_nothing_and_asks_nothing(engine: Any, fake_exchange: FakeExchange) -> None:
-    first = TODAY - 50 * DAY
-    fake_exchange.set_daily("bitstamp", series(first, TODAY))
-    once = fill(engine, fake_exchange, "bitstamp", start=first, page_days=20)
+def test_a_rerun_adds_nothing_and_asks_nothing(
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
+) -> None:
+    first = today - 50 * DAY
+    fake_exchange.set_daily("bitstamp", series(first, today))
+    once = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=20)
     before = stored(engine, "bitstamp")
     asked = len(fake_exchange.requests("bitstamp"))
-    again = fill(engine, fake_exchange, "bitstamp", start=first, page_days=20)
+    again = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=20)
     assert once.added == 50 and again.added == 0 and again.requests == 0
     assert len(fake_exchange.requests("bitstamp")) == asked
     assert stored(engine, "bitstamp") == before
     assert "nothing missing" in backfill_lines(again)[0]
 
 
-def test_an_interrupted_run_resumes_at_its_gap(engine: Any, fake_exchange: FakeExchange) -> None:
-    first = TODAY - 90 * DAY
-    closes = series(first, TODAY)
+def test_an_interrupted_run_resumes_at_its_gap(
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
+) -> None:
+    first = today - 90 * DAY
+    closes = series(first, today)
     fake_exchange.set_daily("bitstamp", closes)
     fake_exchange.set_fault("bitstamp", times=2)
     fake_exchange.set_fault("bitstamp", status=503, queue=True)  # down from the third page on
 
     with pytest.raises(SourceError, match="run it again to resume"):
-        fill(engine, fake_exchange, "bitstamp", start=first, page_days=25, retries=1)
+        fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=25, retries=1)
     assert sorted(stored(engine, "bitstamp")) == [first + n * DAY for n in range(50)]
 
     fake_exchange.clear_faults()
     seen = len(fake_exchange.requests("bitstamp"))
-    result = fill(engine, fake_exchange, "bitstamp", start=first, page_days=25)
+    result = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=25)
     rerun = windows_asked(fake_exchange, "bitstamp")[seen:]
-    assert rerun == [(first + 50 * DAY, first + 74 * DAY), (first + 75 * DAY, TODAY - DAY)]
+    assert rerun == [(first + 50 * DAY, first + 74 * DAY), (first + 75 * DAY, today - DAY)]
     assert result.added == 40 and result.missing_before == 40
-    assert stored(engine, "bitstamp") == expected({d: c for d, c in closes.items() if d < TODAY})
+    assert stored(engine, "bitstamp") == expected({d: c for d, c in closes.items() if d < today})
 
 
-def test_coinbase_asks_at_most_300_days_at_a_time(engine: Any, fake_exchange: FakeExchange) -> None:
-    first = TODAY - 400 * DAY
-    closes = series(first, TODAY)
+def test_coinbase_asks_at_most_300_days_at_a_time(
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
+) -> None:
+    first = today - 400 * DAY
+    closes = series(first, today)
     fake_exchange.set_daily("coinbase", closes)
     result = fill(
-        engine, fake_exchange, "coinbase", start=first
+        engine, fake_exchange, "coinbase", today=today, start=first
     )  # the fake refuses > 300 (HTTP 400)
     assert result.requests == 2 and result.added == 400
-    assert stored(engine, "coinbase") == expected({d: c for d, c in closes.items() if d < TODAY})
+    assert stored(engine, "coinbase") == expected({d: c for d, c in closes.items() if d < today})
 
 
 def test_kraken_one_request_and_older_days_are_named(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    closes = series(TODAY - 800 * DAY, TODAY - DAY)
+    closes = series(today - 800 * DAY, today - DAY)
     fake_exchange.set_daily("kraken", closes)
-    result = fill(engine, fake_exchange, "kraken", start=TODAY - 800 * DAY)
+    result = fill(engine, fake_exchange, "kraken", today=today, start=today - 800 * DAY)
     assert result.requests == 1 and len(fake_exchange.requests("kraken")) == 1
-    oldest = TODAY - 719 * DAY
+    oldest = today - 719 * DAY
     assert sorted(stored(engine, "kraken")) == [oldest + n * DAY for n in range(719)]
-    assert result.unreachable == Gap(TODAY - 800 * DAY, oldest - DAY)
+    assert result.unreachable == Gap(today - 800 * DAY, oldest - DAY)
     assert "cannot come from it" in "\n".join(backfill_lines(result))
 
 
 def test_a_page_that_is_not_json_fails_with_the_page_named(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    fake_exchange.set_daily("bitstamp", series(TODAY - 10 * DAY, TODAY))
+    fake_exchange.set_daily("bitstamp", series(today - 10 * DAY, today))
     fake_exchange.set_fault("bitstamp", malformed=True)
     with pytest.raises(SourceError, match=r"page .* to .*: body is not JSON"):
-        fill(engine, fake_exchange, "bitstamp", start=TODAY - 10 * DAY)
+        fill(engine, fake_exchange, "bitstamp", today=today, start=today - 10 * DAY)
     assert stored(engine, "bitstamp") == {}
 
 
-def test_fetch_day_for_the_daily_job(fake_exchange: FakeExchange) -> None:
-    closes = series(TODAY - 5 * DAY, TODAY)
+def test_fetch_day_for_the_daily_job(fake_exchange: FakeExchange, today: dt.date) -> None:
+    closes = series(today - 5 * DAY, today)
     fake_exchange.set_daily("bitstamp", closes)
     base = fake_exchange.base_url("bitstamp")
-    yesterday = TODAY - DAY
-    row = run(lambda c: bf.fetch_day(c, yesterday, base_url=base))
+    yesterday = today - DAY
+    row = run(lambda c: bf.fetch_day(c, yesterday, base_url=base, today=today))
     o, h, low, close = daily_bar(closes[yesterday])
     assert row == {"currency": "USD", "date": yesterday, "source": "bitstamp",
                    "open": o, "high": h, "low": low, "close": close}  # fmt: skip
-    assert run(lambda c: bf.fetch_day(c, TODAY - 30 * DAY, base_url=base)) is None
+    assert run(lambda c: bf.fetch_day(c, today - 30 * DAY, base_url=base, today=today)) is None
     asked = len(fake_exchange.requests("bitstamp"))
-    assert run(lambda c: bf.fetch_day(c, TODAY, base_url=base)) is None  # still open
+    assert run(lambda c: bf.fetch_day(c, today, base_url=base, today=today)) is None  # still open
     assert len(fake_exchange.requests("bitstamp")) == asked
 
 
@@ -367,10 +380,10 @@ def cfg(tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyP
 
 
 def test_backfill_command_is_quiet_in_a_pipe_and_idempotent(
-    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run, today: dt.date
 ) -> None:
-    first = TODAY - 30 * DAY
-    fake_exchange.set_daily("bitstamp", series(first, TODAY))
+    first = today - 30 * DAY
+    fake_exchange.set_daily("bitstamp", series(first, today))
     done = run_cli("backfill", "--from", first.isoformat(), "--format", "json")
     assert done.exit_code == 0, done.stderr
     assert done.stderr == ""  # no progress bar in a pipe
@@ -382,10 +395,10 @@ def test_backfill_command_is_quiet_in_a_pipe_and_idempotent(
 
 
 def test_backfill_check_lists_the_days_more_than_1_percent_apart(
-    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run, today: dt.date
 ) -> None:
-    first = TODAY - 40 * DAY
-    closes = series(first, TODAY)
+    first = today - 40 * DAY
+    closes = series(first, today)
     other = dict(closes)
     far, near = first + 10 * DAY, first + 20 * DAY
     other[far] = closes[far] * Decimal("1.015")  # 1.5 % off: listed
@@ -432,12 +445,12 @@ def test_backfill_csv_is_all_or_nothing_and_idempotent(tmp_path: Path, run_cli: 
     assert n == 2  # the bad file added nothing, not even its good first row
 
 
-def test_backfill_refuses_bad_input(run_cli: Run) -> None:
+def test_backfill_refuses_bad_input(run_cli: Run, today: dt.date) -> None:
     for args, needle in (
         (("--source", "gemini"), "unknown history source"),
         (("--from", "2024-02-30"), "not a date"),
         (("--from", "2024-03-02", "--to", "2024-03-01"), "after"),
-        (("--to", (TODAY + DAY).isoformat()), "future"),
+        (("--to", (today + DAY).isoformat()), "future"),
         (("--check", "bitfinex", "--tolerance", "-1"), "positive"),
     ):
         done = run_cli("backfill", *args)
@@ -562,13 +575,18 @@ def test_a_csv_field_too_large_for_the_csv_module_is_one_line(tmp_path: Path, ru
     ],
 )
 def test_an_exchange_page_with_prices_out_of_range_is_invalid_and_stores_nothing(
-    engine: Any, fake_exchange: FakeExchange, name: str, close: Decimal, problem: str
+    engine: Any,
+    fake_exchange: FakeExchange,
+    name: str,
+    close: Decimal,
+    problem: str,
+    today: dt.date,
 ) -> None:
-    closes = series(TODAY - 5 * DAY, TODAY - DAY)
-    closes[TODAY - 3 * DAY] = close
+    closes = series(today - 5 * DAY, today - DAY)
+    closes[today - 3 * DAY] = close
     fake_exchange.set_daily(name, closes)
     with pytest.raises(SourceError, match=problem) as caught:
-        fill(engine, fake_exchange, name, start=TODAY - 5 * DAY)
+        fill(engine, fake_exchange, name, today=today, start=today - 5 * DAY)
     assert caught.value.outcome == "invalid" and caught.value.reason.startswith("page ")
     assert stored(engine, name) == {}
 
@@ -607,24 +625,39 @@ def test_the_progress_bar_shows_markup_like_text_as_it_is() -> None:
     assert shown.plain == f"bitstamp: {reason}, waiting 1 s"
 
 
-def test_the_progress_bar_draws_without_error() -> None:
+def drawn(bar: ProgressBar) -> str:
+    """What the bar shows on a terminal, drawn on a string console 120 columns wide."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(bar._progress.get_renderable())
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+def test_the_progress_bar_shows_the_page_reached_and_the_days_done(today: dt.date) -> None:
     bar = ProgressBar("bitstamp", enabled=True)
     with bar.running():
         bar.plan(10, 2)
-        bar.page(bf.Page(Gap(TODAY - 10 * DAY, TODAY - 6 * DAY), 5, 5, 5))
+        assert "bitstamp: 2 request(s)" in drawn(bar) and "0/10 days" in drawn(bar)
+        last = today - 6 * DAY
+        bar.page(bf.Page(Gap(today - 10 * DAY, last), days=5, received=5, added=1234))
+        assert f"bitstamp: {last}, 1,234 added" in drawn(bar) and "5/10 days" in drawn(bar)
         bar.wait(1.0, SourceError(source="bitstamp", reason="HTTP 429"))
+        assert "bitstamp: HTTP 429, waiting 1 s" in drawn(bar) and "5/10 days" in drawn(bar)
+    assert bar._progress is None  # the bar is gone once the run ends
     silent = ProgressBar("bitstamp", enabled=False)
     with silent.running():
         silent.plan(10, 2)
+        assert silent._progress is None  # not a terminal: nothing is drawn
 
 
 def test_a_migrated_database_with_bundled_history_takes_a_backfill(
-    tmp_path: Path, fake_exchange: FakeExchange
+    tmp_path: Path, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
     opened = open_database(f"sqlite:///{tmp_path / 'n.db'}", settings=Settings())
-    fake_exchange.set_daily("bitstamp", series(TODAY - 5 * DAY, TODAY))
+    fake_exchange.set_daily("bitstamp", series(today - 5 * DAY, today))
     try:
-        result = fill(opened.engine, fake_exchange, "bitstamp", start=TODAY - 5 * DAY)
+        result = fill(opened.engine, fake_exchange, "bitstamp", today=today, start=today - 5 * DAY)
         assert result.added == 5
         with opened.engine.connect() as conn:
             whole = queries.daily_gaps(conn=conn, start=dt.date(2014, 3, 1), end=dt.date(2026, 1, 13))
@@ -634,17 +667,17 @@ def test_a_migrated_database_with_bundled_history_takes_a_backfill(
 
 
 def test_todays_candle_is_never_stored_even_when_served(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    closes = series(TODAY - 3 * DAY, TODAY)
+    closes = series(today - 3 * DAY, today)
     candles = [
         {"timestamp": str(midnight_ts(d)), "open": "1", "high": "2", "low": "1", "close": str(c)}
         for d, c in closes.items()
     ]
     body = {"data": {"pair": "BTC/USD", "ohlc": candles}}  # as if exclude_current_candle failed
     fake_exchange.set_fault("bitstamp", body=json.dumps(body))
-    result = fill(engine, fake_exchange, "bitstamp", start=TODAY - 3 * DAY)
-    assert sorted(stored(engine, "bitstamp")) == [TODAY - 3 * DAY, TODAY - 2 * DAY, TODAY - DAY]
+    result = fill(engine, fake_exchange, "bitstamp", today=today, start=today - 3 * DAY)
+    assert sorted(stored(engine, "bitstamp")) == [today - 3 * DAY, today - 2 * DAY, today - DAY]
     assert result.added == 3
 
 
@@ -725,14 +758,14 @@ def test_windows_merge_gaps_that_fit_one_page() -> None:
 
 
 def test_a_rerun_over_an_exchanges_holes_asks_few_pages(
-    engine: Any, fake_exchange: FakeExchange
+    engine: Any, fake_exchange: FakeExchange, today: dt.date
 ) -> None:
-    first = TODAY - 600 * DAY
+    first = today - 600 * DAY
     holes = {first + i * DAY for i in range(0, 600, 7)}
-    fake_exchange.set_daily("bitstamp", series(first, TODAY - DAY, skip=holes))
-    one = fill(engine, fake_exchange, "bitstamp", start=first, page_days=300)
+    fake_exchange.set_daily("bitstamp", series(first, today - DAY, skip=holes))
+    one = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=300)
     asked_first = len(fake_exchange.requests("bitstamp"))
-    two = fill(engine, fake_exchange, "bitstamp", start=first, page_days=300)
+    two = fill(engine, fake_exchange, "bitstamp", today=today, start=first, page_days=300)
     asked_again = len(fake_exchange.requests("bitstamp")) - asked_first
     assert one.added == 600 - len(holes) and two.added == 0
     assert asked_again <= 3, asked_again  # not one request per hole (86)
