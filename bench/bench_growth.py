@@ -1,12 +1,14 @@
-"""Benchmark: the queries behind `tracker report` and `tracker status` cost the same on a fresh
-database and on a large one (DESIGN.md, Growth).
+"""Benchmark: the queries behind `tracker report`, `tracker status` and `tracker db info` cost the
+same on a fresh database and on a large one (DESIGN.md, Growth).
 
     python bench/bench_growth.py [--minutes-of-rounds 525600]
 
 Builds two SQLite databases with tracker's schema: a fresh one (bundled history and seeds
 only) and one with a year of one-minute rounds (525,600 rounds, 5 quotes each, a consensus
-each), filled in bulk. Then times, in-process and side by side, assembling the report and the
-status on each, and prints the medians and their ratio (target: close to 1).
+each), filled in bulk. Then times, in-process and side by side, assembling the report, the
+status and the db info facts on each, and prints the medians and their ratio (target: close
+to 1). db info is also timed cold: in a new process, right after the file's pages were
+dropped from the OS cache where that is allowed (else warm, and it says so).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tracker.config import load_settings
 from tracker.report import assemble_report, gather_status
 from tracker.sources import SPOT
 from tracker.store.engine import read_session
-from tracker.store.migrate import open_database
+from tracker.store.migrate import SCHEMA_HEAD, info, open_database
 
 SOURCES = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
 
@@ -53,21 +55,47 @@ def fill(path: Path, minutes: int, end: dt.datetime) -> None:
     conn.close()
 
 
-def timed(url: str, now: dt.datetime, n: int) -> tuple[float, float]:
+def timed(url: str, now: dt.datetime, n: int) -> tuple[float, float, float]:
     settings = load_settings(None)
     engine = open_database(url, settings=settings).engine
     max_age = dt.timedelta(seconds=settings.report.max_price_age_s)
-    rep, stat = [], []
+    rep, stat, facts = [], [], []
     for _ in range(n):
         with read_session(engine) as session:
             t = time.perf_counter()
             assemble_report(session=session, at=None, now=now, max_price_age=max_age)
             rep.append(time.perf_counter() - t)
             t = time.perf_counter()
-            gather_status(session=session, now=now, max_price_age=max_age, source_names=list(SPOT))
+            gather_status(
+                session=session, now=now, max_price_age=max_age, source_names=list(SPOT),
+                database_url=url, schema=SCHEMA_HEAD,
+            )
             stat.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        info(engine)
+        facts.append(time.perf_counter() - t)
     engine.dispose()
-    return statistics.median(rep), statistics.median(stat)
+    return statistics.median(rep), statistics.median(stat), statistics.median(facts)
+
+
+def cold_db_info(path: Path) -> tuple[float, bool]:
+    """`tracker db info` in a new process, after dropping the page cache if allowed."""
+    import os
+    import subprocess
+
+    dropped = False
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        dropped = True
+    except OSError:
+        pass
+    t = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "tracker", "--db", f"sqlite:///{path}", "db", "info"],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - t, dropped
 
 
 def main() -> None:
@@ -89,10 +117,16 @@ def main() -> None:
         b1 = timed(f"sqlite:///{big}", now, args.repeat)
         f2 = timed(f"sqlite:///{fresh}", now, args.repeat)
         b2 = timed(f"sqlite:///{big}", now, args.repeat)
-        fr = (min(f1[0], f2[0]), min(f1[1], f2[1]))
-        bg = (min(b1[0], b2[0]), min(b1[1], b2[1]))
-        print(f"report: fresh {fr[0] * 1000:.1f} ms, large {bg[0] * 1000:.1f} ms, ratio {bg[0] / fr[0]:.2f}")
-        print(f"status: fresh {fr[1] * 1000:.1f} ms, large {bg[1] * 1000:.1f} ms, ratio {bg[1] / fr[1]:.2f}")
+        fr = [min(a, b) for a, b in zip(f1, f2, strict=True)]
+        bg = [min(a, b) for a, b in zip(b1, b2, strict=True)]
+        for i, name in enumerate(("report", "status", "db info")):
+            print(f"{name}: fresh {fr[i] * 1000:.1f} ms, large {bg[i] * 1000:.1f} ms, "
+                  f"ratio {bg[i] / fr[i]:.2f}")
+        cold_fresh, dropped = cold_db_info(fresh)
+        cold_big, _ = cold_db_info(big)
+        how = "cold (page cache dropped)" if dropped else "warm (page cache could not be dropped)"
+        print(f"db info in a new process, {how}: fresh {cold_fresh:.2f} s, large {cold_big:.2f} s, "
+              f"ratio {cold_big / cold_fresh:.2f}")
 
 
 if __name__ == "__main__":
