@@ -138,6 +138,28 @@ def test_holdings_add_list_remove_sync(run_cli: Run) -> None:
     assert sum(len(h["observations"]) for h in listed["holders"]) == 5
 
 
+def test_sync_warns_when_a_stored_observation_differs_from_the_config(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A seed the user changed in the store is kept, and sync says so on stderr (SQLite)."""
+    import sqlite3
+
+    assert run_cli("db", "upgrade").exit_code == 0
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        changed = db.execute(
+            "UPDATE holding_observations SET sats = 123 WHERE sats = 610000000000"
+        ).rowcount
+    assert changed == 1
+    done = run_cli("holdings", "sync")
+    assert done.exit_code == 0
+    assert done.stdout.startswith("0 added, 4 already present")
+    warning = done.stderr.strip()
+    assert warning.startswith("tracker: warning: el-salvador 2025-04-01: stored observation")
+    assert "differs from the config; it was kept" in warning
+    listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json").stdout)
+    assert "0.00000123" in [o["btc"] for o in listed["holders"][0]["observations"]]
+
+
 def test_holdings_add_creates_a_new_holder_with_name(run_cli: Run) -> None:
     result = run_cli(
         "holdings", "add", "bhutan", "--name", "Bhutan", "--country", "bt", "--population",
