@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from decimal import Decimal
 from typing import Any
 
-from tracker.models import Ledger
+from tracker.models import Bound, Ledger
 from tracker.render import renders
 from tracker.render.report import claim_dict
 from tracker.render.text import (
@@ -61,23 +63,56 @@ def render_markdown(ledger: Ledger, **_: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+WIDE = 120  # from this many columns the ledger is a grid; below, each source goes under its row
+
+
 @renders(Ledger, "table")
 def render_table(ledger: Ledger, *, width: int, **_: Any) -> str:
-    """Holders in the ledger's order, each holder's claims oldest first; the source column
-    takes what the terminal's width leaves and folds."""
+    """Holders in the ledger's order, each holder's claims oldest first. On a wide terminal a
+    grid; on a narrower one each observation's source is wrapped under its row, full width,
+    rather than folded into a column a few words wide."""
+    if width >= WIDE:
+        return _grid(ledger, width)
+    rows = [
+        (str(c.id), lg.holder.slug, _amount(c.btc, c.bound), c.as_of.isoformat(), c.basis.value,
+         c.source + (f" (note: {c.note})" if c.note else ""))
+        for lg in ledger.holders
+        for c in lg.claims
+    ]  # fmt: skip
+    head = ("id", "holder", "btc", "as of", "basis")
+    sizes = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
+    right = {0, 2}  # ids and amounts line up on the right
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(n) if i in right else c.ljust(n)
+            for i, (c, n) in enumerate(zip(cells, sizes, strict=True))
+        ).rstrip()
+
+    indent = " " * (sizes[0] + 2)
+    out = ["Holdings ledger", "", line(head), "─" * min(width, len(line(head)) + 8)]
+    for r in rows:
+        out.append(line(r[:5]))
+        out += textwrap.wrap(r[5], width=width, initial_indent=indent, subsequent_indent=indent)
+    return "\n".join(out) + "\n"
+
+
+def _amount(btc: Decimal | None, bound: Bound | None) -> str:
+    return "undisclosed" if btc is None else f"{BOUND_MARK[bound] if bound else ''}{grouped(btc)}"
+
+
+def _grid(ledger: Ledger, width: int) -> str:
     from rich.table import Table
 
     table = Table(title="Holdings ledger", title_justify="left", show_lines=True)
     for column in ("id", "holder", "btc", "as of", "basis"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     table.add_column("source", overflow="fold", ratio=1)
     for lg in ledger.holders:
         for c in lg.claims:
-            mark = BOUND_MARK[c.bound] if c.bound else ""
             source = c.source + (f" (note: {c.note})" if c.note else "")
             table.add_row(*map(cell, (
-                str(c.id), lg.holder.slug,
-                "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}",
+                str(c.id), lg.holder.slug, _amount(c.btc, c.bound),
                 c.as_of.isoformat(), c.basis.value, source,
             )))  # fmt: skip
     console = text_console(width=width)
