@@ -188,3 +188,12 @@ def test_history_endpoints(tmp_path: Path) -> None:
     cfg.write_text('[history.kraken]\nbase_url = "http://api.kraken.com"\n')
     with pytest.raises(ConfigError, match="loopback"):
         load_settings(cfg)
+
+
+def test_an_interval_the_service_cannot_keep_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[schedule]\ninterval_s = 1e-9\n")
+    with pytest.raises(ConfigError, match=r"schedule\.interval_s: .*greater than or equal to 1"):
+        load_settings(cfg)
+    cfg.write_text("[schedule]\ninterval_s = 1\n")
+    assert load_settings(cfg).schedule.interval_s == 1

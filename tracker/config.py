@@ -68,7 +68,7 @@ class DatabaseSettings(_Strict):
 
 
 class ScheduleSettings(_Strict):
-    interval_s: float = Field(300, gt=0, le=86_400)
+    interval_s: float = Field(300, ge=1, le=86_400)  # at most a round a second
     daily_close_at: str = "00:05"  # UTC time of day the daily close job runs
     max_db_failures: int = Field(
         5, ge=1, le=10_000
