@@ -143,7 +143,10 @@ def info(engine: Engine) -> dict[str, Any]:
             for name in _COUNTED
         }
         for name in _ESTIMATED:
-            low, high = conn.execute(sa.text(f"SELECT min(id), max(id) FROM {name}")).one()
+            # Two statements: SQLite answers a lone min() or max() with one index seek, but
+            # scans the table for both in one SELECT.
+            low = conn.execute(sa.text(f"SELECT min(id) FROM {name}")).scalar()
+            high = conn.execute(sa.text(f"SELECT max(id) FROM {name}")).scalar()
             counts[name] = 0 if high is None else int(high) - int(low) + 1
         span = conn.execute(sa.text("SELECT min(date), max(date) FROM daily_prices")).one()
         result: dict[str, Any] = {
