@@ -4,9 +4,10 @@ the optional ``charts`` extra). Prices and values become floats here, for drawin
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,7 +193,7 @@ def _figure(tl: Timeline) -> Figure:
     top.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     if values:
         bottom = axes[1]
-        for (name, ys), colour in zip(values, _cycle(HOLDER_COLOURS), strict=False):
+        for (name, ys), colour in zip(values, itertools.cycle(HOLDER_COLOURS), strict=False):
             bottom.plot(when, [math.nan if y is None else y for y in ys],
                         color=colour, linewidth=1.6, label=name)  # fmt: skip
         bottom.set_ylabel(f"billion {tl.currency}")
@@ -207,11 +208,6 @@ def _figure(tl: Timeline) -> Figure:
     axes[-1].set_xlabel("date (UTC)")
     fig.text(0.995, 0.002, "tracker history", ha="right", va="bottom", fontsize=7, alpha=0.6)
     return fig
-
-
-def _cycle(colours: Sequence[str]) -> Iterator[str]:
-    while True:
-        yield from colours
 
 
 def _sources(tl: Timeline) -> str:
