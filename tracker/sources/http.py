@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 
 from tracker import __version__
+from tracker.clock import utc_now
 from tracker.config import FetchSettings, SourceSettings, check_base_url
 from tracker.errors import ConfigError, SourceError
 from tracker.models import Outcome, Quote, SourceResult
@@ -89,7 +90,7 @@ def retry_after_s(headers: httpx.Headers, *, now: dt.datetime | None = None) -> 
     when = _http_date(value)
     if when is None:
         return None
-    reference = _http_date(headers.get("date", "")) or now or dt.datetime.now(dt.UTC)
+    reference = _http_date(headers.get("date", "")) or now or utc_now()
     return max(0.0, (when - reference).total_seconds())
 
 
@@ -253,7 +254,7 @@ async def _get_payload(
         raise SourceError(source=name, reason=reason, outcome="timeout", retryable=True) from None
     except httpx.HTTPError as e:
         raise _transport_error(name, e) from None
-    fetched_at = dt.datetime.now(dt.UTC)
+    fetched_at = utc_now()
     status = response.status_code
     payload = decode_json(body)
     if (error := classify(status, payload)) is not None:

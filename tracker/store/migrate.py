@@ -147,7 +147,7 @@ def info(engine: Engine) -> dict[str, Any]:
             # scans the table for both in one SELECT.
             low = conn.execute(sa.text(f"SELECT min(id) FROM {name}")).scalar()
             high = conn.execute(sa.text(f"SELECT max(id) FROM {name}")).scalar()
-            counts[name] = 0 if high is None else int(high) - int(low) + 1
+            counts[name] = 0 if high is None or low is None else int(high) - int(low) + 1
         span = conn.execute(sa.text("SELECT min(date), max(date) FROM daily_prices")).one()
         result: dict[str, Any] = {
             "url": redact_url(engine.url.render_as_string(hide_password=False)),

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from tracker.clock import DAY
 from tracker.daily import daily_preference
 from tracker.models import (
     ConsensusPrice,
@@ -284,7 +285,7 @@ def daily_gaps(
         (number - sa.func.lag(number).over(order_by=days.c.date)).label("step"),
     ).subquery("steps")
     query = sa.select(steps.c.prev, steps.c.date).where(steps.c.step > 1).order_by(steps.c.date)
-    one = dt.timedelta(days=1)
+    one = DAY
     gaps = [(start, first - one)] if first > start else []
     gaps += [(prev + one, day - one) for prev, day in conn.execute(query)]
     if last < end:
