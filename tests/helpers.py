@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,3 +23,40 @@ def bundled_close(day: str) -> Decimal:
         if row["date"] == day:
             return Decimal(row["close"])
     raise KeyError(day)
+
+
+def store_closes(url: str, closes: Mapping[dt.date, Decimal], *, source: str) -> None:
+    """Daily closes from ``source`` straight into the database at ``url`` (already created)."""
+    from tracker.store import queries
+    from tracker.store.engine import make_engine, write_connection
+
+    rows = [
+        {"currency": "USD", "date": day, "source": source, "open": None, "high": None,
+         "low": None, "close": close}
+        for day, close in closes.items()
+    ]  # fmt: skip
+    engine = make_engine(url)
+    try:
+        with write_connection(engine) as conn:
+            queries.insert_daily_prices(conn=conn, rows=rows)
+    finally:
+        engine.dispose()
+
+
+def store_consensus(url: str, at: dt.datetime, price: Decimal) -> None:
+    """A round with a consensus at ``at``, as `tracker fetch` would have stored it."""
+    from tracker.models import ConsensusPrice, FetchRound
+    from tracker.store import queries
+    from tracker.store.engine import make_engine, write_session
+
+    engine = make_engine(url)
+    try:
+        with write_session(engine) as session:
+            queries.insert_round(
+                session=session,
+                fetch_round=FetchRound(started_at=at, finished_at=at, status="ok"),
+                quotes=[],
+                consensus=ConsensusPrice(round_id=0, at=at, price=price, sources="a,b,c"),
+            )
+    finally:
+        engine.dispose()

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
+import os
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 
 import pytest
 from typer.testing import Result
 
-from tests.helpers import bundled_close
+from tests.fake_exchange import FakeExchange
+from tests.helpers import bundled_close, store_closes, store_consensus
 
 Run = Callable[..., Result]
 CENT = Decimal("0.01")
+DAY = dt.timedelta(days=1)
+CORE = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
 
 
 def pct(old: Decimal, new: Decimal) -> str:
@@ -170,3 +176,73 @@ def test_an_instant_inside_a_day_does_not_use_that_days_close(run_cli: Run) -> N
     assert early["price"]["as_of"] == "2025-04-13T00:00:00Z"
     end = report(run_cli, "--at", "2025-04-14")  # the last second of the day: its close is known
     assert end["price"]["value"] == str(bundled_close("2025-04-14"))
+
+
+def when(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_report_now_shows_changes_from_a_fresh_consensus_to_past_closes(run_cli: Run) -> None:
+    # A live price now, daily closes in the past: each past date's close is the right price
+    # for that date, even though it is far older than the 600 s a live price may be.
+    assert run_cli("db", "upgrade").exit_code == 0
+    url = os.environ["TRACKER_DATABASE_URL"]
+    today = dt.datetime.now(dt.UTC).date()
+    closes = {today - n * DAY: Decimal(60000 + 10 * n) + Decimal("0.25") for n in range(1, 400)}
+    store_closes(url, closes, source="bitstamp")
+    live = Decimal("90000.50")
+    store_consensus(url, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30), live)
+
+    data = report(run_cli)
+    assert data["price"]["kind"] == "consensus" and data["price"]["stale"] is False
+    now_value = {h["slug"]: Decimal(h["value"]) for h in data["holders"]}["el-salvador"]
+    assert now_value == (6209 * live).quantize(CENT)
+    assert list(data["changes"]) == ["24h", "7d", "30d", "1y"]
+    for label, c in data["changes"].items():
+        since = when(c["since"])
+        # a close is the price at the midnight that ends its day: the one nearest to `since`
+        day = since.date() if since.hour >= 12 else since.date() - DAY
+        then = closes[day]
+        assert c["price_change_pct"] == pct(then, live), label
+        assert (c["price_kind"], c["price_as_of"]) == ("daily_close", f"{day}T00:00:00Z"), label
+        assert Decimal(c["price"]) == then and Decimal(c["price_change"]) == live - then, label
+        es = c["holders"]["el-salvador"]  # 6209 BTC on both sides (official, 2025-06-16)
+        then_value = (6209 * then).quantize(CENT)
+        assert Decimal(es["value"]) == then_value, label
+        assert Decimal(es["value_change"]) == now_value - then_value, label
+    table = run_cli("report", "--offline").stdout
+    assert "Change" in table and f"{pct(closes[today - DAY], live)} %" in table.replace("+", "")
+
+
+@pytest.fixture
+def exchange_cfg(
+    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every price source at the loopback fake, with a short fetch budget."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[fetch]\nretries = 1\nbackoff_s = 0.01\n\n[report]\nfetch_timeout_s = 3\n\n"
+        + fake_exchange.config_toml(timeout_s=1)
+    )
+    monkeypatch.setenv("TRACKER_CONFIG", str(path))
+
+
+@pytest.mark.usefixtures("exchange_cfg")
+def test_report_at_today_refreshes_a_stale_price_first(
+    run_cli: Run, fake_exchange: FakeExchange
+) -> None:
+    for name in CORE:
+        fake_exchange.set_price(name, Decimal("101234.56"))
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    offline = report(run_cli, "--at", today)  # --offline: stored prices only
+    assert offline["price"]["kind"] == "daily_close" and offline["price"]["stale"] is True
+    assert all(fake_exchange.requests(name) == [] for name in CORE)
+
+    result = run_cli("report", "--at", today, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [len(fake_exchange.requests(name)) for name in CORE] == [1] * len(CORE)
+    assert data["price"]["kind"] == "consensus" and data["price"]["stale"] is False
+    assert data["price"]["value"] == "101234.56" and data["at"].startswith(today)
+    es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
+    assert Decimal(es["value"]) == (Decimal(es["btc"]) * Decimal("101234.56")).quantize(CENT)

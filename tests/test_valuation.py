@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
-from tracker.valuation import claim_at, compare, judge, value_all, value_of
+from tracker.valuation import (
+    claim_at,
+    compare,
+    judge,
+    judge_past,
+    nearest_close_day,
+    value_all,
+    value_of,
+)
 
 D = dt.date
 ES = HolderInfo("el-salvador", "El Salvador", "SV", 6_300_000)
@@ -139,3 +147,22 @@ def test_a_product_beyond_28_digits_is_not_double_rounded() -> None:
     assert value_of(Decimal("20999999.99999999"), Decimal("3500000.00000005")) == Decimal(
         "73500000000001.01"
     )
+
+
+def test_a_past_days_close_is_the_price_for_that_day_whatever_the_live_price_age() -> None:
+    max_age = dt.timedelta(minutes=10)  # the live-price age: it never applies to a past close
+    close = price("1", dt.datetime(2025, 4, 14, tzinfo=dt.UTC))  # ends 2025-04-15 00:00
+    at = dt.datetime
+    assert nearest_close_day(at(2025, 4, 15, 11, 59, 59, tzinfo=dt.UTC)) == D(2025, 4, 14)
+    assert nearest_close_day(at(2025, 4, 14, 12, tzinfo=dt.UTC)) == D(2025, 4, 14)
+    assert nearest_close_day(at(2025, 4, 14, 23, 59, 59, tzinfo=dt.UTC)) == D(2025, 4, 14)
+    assert judge_past(close, at(2025, 4, 14, 12, tzinfo=dt.UTC), max_age=max_age).stale is False
+    assert judge_past(close, at(2025, 4, 15, 12, tzinfo=dt.UTC), max_age=max_age).stale is False
+    assert judge(close, at(2025, 4, 15, 12, tzinfo=dt.UTC), max_age=max_age).stale is True
+    for far in (
+        at(2025, 4, 14, 11, 59, 59, tzinfo=dt.UTC),
+        at(2025, 4, 15, 12, 0, 1, tzinfo=dt.UTC),
+    ):
+        assert judge_past(close, far, max_age=max_age).stale is True  # more than half a day off
+    consensus = price("1", at(2025, 4, 14, 12, tzinfo=dt.UTC), PriceKind.CONSENSUS)
+    assert judge_past(consensus, at(2025, 4, 14, 12, 11, tzinfo=dt.UTC), max_age=max_age).stale

@@ -14,7 +14,7 @@ from tracker import holdings, valuation
 from tracker.clock import DAY, end_of_day, human_age, start_of_day
 from tracker.config import Settings
 from tracker.daily.history import missing_days
-from tracker.models import Bound, FetchRound, Gap, PriceKind, PricePoint
+from tracker.models import Bound, ConsensusPrice, FetchRound, Gap, PriceKind, PricePoint
 from tracker.store import queries
 from tracker.store.queries import SourceHealth
 from tracker.valuation import (
@@ -25,6 +25,7 @@ from tracker.valuation import (
     Valuation,
     covers_until,
     judge,
+    judge_past,
 )
 
 
@@ -41,6 +42,16 @@ class Report:
     estimates: dict[str, list[Estimate]] | None = None  # --all-estimates
 
 
+def _consensus_point(consensus: ConsensusPrice, currency: str) -> PricePoint:
+    return PricePoint(
+        value=consensus.price,
+        as_of=consensus.at,
+        kind=PriceKind.CONSENSUS,
+        sources=tuple(s for s in consensus.sources.split(",") if s),
+        currency=currency,
+    )
+
+
 def choose_price(
     *, session: Session, at: dt.datetime, max_age: dt.timedelta, currency: str = "USD"
 ) -> PriceChoice | None:
@@ -49,33 +60,60 @@ def choose_price(
     candidates: list[PricePoint] = []
     consensus = queries.latest_consensus(session=session, at=at, currency=currency)
     if consensus is not None:
-        point = PricePoint(
-            value=consensus.price,
-            as_of=consensus.at,
-            kind=PriceKind.CONSENSUS,
-            sources=tuple(s for s in consensus.sources.split(",") if s),
-            currency=currency,
-        )
+        point = _consensus_point(consensus, currency)
         if at - consensus.at <= max_age:
             return judge(point, at, max_age=max_age)
         candidates.append(point)
-    # A day's close is known only once the day ends (``--at DATE`` is that last second);
-    # an instant inside a day uses the day before, never a close from its own future.
-    last_closed = at.date() if at >= end_of_day(at.date()) else at.date() - DAY
-    daily = queries.latest_daily_close(session=session, on_or_before=last_closed, currency=currency)
+    daily = _daily_point(session, last_closed_day(at), currency)
     if daily is not None:
-        candidates.append(
-            PricePoint(
-                value=daily.close,
-                as_of=start_of_day(daily.date),
-                kind=PriceKind.DAILY_CLOSE,
-                sources=(daily.source,),
-                currency=currency,
-            )
-        )
+        candidates.append(daily)
     if not candidates:
         return None
     return judge(max(candidates, key=covers_until), at, max_age=max_age)
+
+
+def last_closed_day(at: dt.datetime) -> dt.date:
+    """A day's close is known only once the day ends (``--at DATE`` is that last second);
+    an instant inside a day has the day before, never a close from its own future."""
+    return at.date() if at >= end_of_day(at.date()) else at.date() - DAY
+
+
+def _daily_point(session: Session, on_or_before: dt.date, currency: str) -> PricePoint | None:
+    daily = queries.latest_daily_close(
+        session=session, on_or_before=on_or_before, currency=currency
+    )
+    if daily is None:
+        return None
+    return PricePoint(
+        value=daily.close,
+        as_of=start_of_day(daily.date),
+        kind=PriceKind.DAILY_CLOSE,
+        sources=(daily.source,),
+        currency=currency,
+    )
+
+
+def choose_past_price(
+    *,
+    session: Session,
+    since: dt.datetime,
+    known_at: dt.datetime,
+    max_age: dt.timedelta,
+    currency: str = "USD",
+) -> PriceChoice | None:
+    """The price a change compares with at ``since``: a consensus within ``max_age`` before it,
+    else the daily close nearest to it among those known at ``known_at`` (the report's
+    instant), judged by ``judge_past``."""
+    consensus = queries.latest_consensus(session=session, at=since, currency=currency)
+    if consensus is not None and since - consensus.at <= max_age:
+        return judge(_consensus_point(consensus, currency), since, max_age=max_age)
+    day = min(valuation.nearest_close_day(since), last_closed_day(known_at))
+    daily = _daily_point(session, day, currency)
+    if daily is not None:
+        return judge_past(daily, since, max_age=max_age)
+    if consensus is not None:
+        return judge(_consensus_point(consensus, currency), since, max_age=max_age)
+    return None
 
 
 def assemble_report(
@@ -120,7 +158,9 @@ def assemble_report(
     if what_if is None:
         for label, span in valuation.HORIZONS:
             since = instant - span
-            then = choose_price(session=session, at=since, max_age=max_price_age)
+            then = choose_past_price(
+                session=session, since=since, known_at=instant, max_age=max_price_age
+            )
             then_values = valuation.value_all(
                 ledgers, None if then is None else then.point, since.date()
             )

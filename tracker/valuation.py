@@ -136,6 +136,25 @@ def judge(point: PricePoint, at: dt.datetime, *, max_age: dt.timedelta) -> Price
     return PriceChoice(point, age, at - covers_until(point) > max_age)
 
 
+HALF_DAY = DAY / 2
+
+
+def nearest_close_day(instant: dt.datetime) -> dt.date:
+    """The day whose close is nearest to ``instant``: a close is the price at the midnight
+    (UTC) that ends its day, so before noon that is the day before ``instant``'s."""
+    return instant.date() if instant.time() >= dt.time(12) else instant.date() - DAY
+
+
+def judge_past(point: PricePoint, since: dt.datetime, *, max_age: dt.timedelta) -> PriceChoice:
+    """A price for the past side of a change. A past day's close is the right price for that
+    day: it is fresh when it is the close nearest to ``since`` (at most half a day away),
+    whatever the live-price age; a consensus is judged by ``max_age`` as always."""
+    if point.kind is not PriceKind.DAILY_CLOSE:
+        return judge(point, since, max_age=max_age)
+    age = max(since - point.as_of, dt.timedelta(0))
+    return PriceChoice(point, age, abs(since - covers_until(point)) > HALF_DAY)
+
+
 # --- changes over time, profit and loss, competing estimates ---------------------------------
 
 PCT_QUANTUM = Decimal("0.01")
@@ -185,7 +204,8 @@ def change(
     """Compare two valuations; each side uses its own holdings (the ledger as of its date).
 
     A stale price on either side makes the change unknown (None), not zero: two instants
-    valued at the same old close would otherwise read as "no change".
+    valued at the same old close would otherwise read as "no change". ``now_price`` is judged
+    by ``judge``, ``then_price`` by ``judge_past`` (a past day's close is not stale for it).
     """
     fresh = (
         now_price is not None and then_price is not None
