@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tracker.config import ConsensusSettings
-from tracker.consensus import decide
-from tracker.models import Consensus, Outcome, Quote, RoundStatus
+from tracker.consensus import continuity, decide
+from tracker.models import (
+    Consensus,
+    Held,
+    Outcome,
+    PriceKind,
+    PricePoint,
+    Quote,
+    RoundStatus,
+)
 
 NOW = datetime(2025, 4, 14, 12, 0, tzinfo=UTC)
 RULES = ConsensusSettings()  # min_sources 3, 1.0 %, 120 s old, 30 s ahead, [100, 10000000]
@@ -311,6 +319,105 @@ def test_a_repeated_source_counts_once_toward_the_quorum() -> None:
     result = run(quotes, min_sources=2)
     assert result.status is RoundStatus.OK
     assert result.sources == ("coinbase", "kraken")
+
+
+# --- continuity: a jump from the previous consensus is held as suspect -----------------------
+
+THREE = ("bitstamp", "coinbase", "kraken")
+BEFORE = NOW - timedelta(minutes=5)
+
+
+def point(price: str, at: datetime = BEFORE) -> PricePoint:
+    return PricePoint(Decimal(price), at, PriceKind.CONSENSUS, THREE)
+
+
+def judged(
+    price: str, *, previous: PricePoint | None, held: PricePoint | None = None, **rules: Any
+) -> Consensus:
+    """A unanimous round at ``price``, then the continuity rule against ``previous``."""
+    settings = ConsensusSettings(**rules)
+    base = decide([quote(s, price) for s in THREE], rules=settings, now=NOW)
+    return continuity(base, previous=previous, held=held, rules=settings)
+
+
+def test_a_unanimous_absurd_price_is_held_as_suspect() -> None:
+    # 150 lies inside [min_price, max_price] and every source agrees: only continuity catches it.
+    # (100000 - 150) / 100000 = 99.85 % below, over the 20 % limit.
+    result = judged("150", previous=point("100000"))
+    assert result.status is RoundStatus.SUSPECT
+    assert result.price is None and result.sources == ()
+    assert outcomes(result) == [Outcome.ACCEPTED] * 3  # the quotes agree; the round is held
+    assert result.held == Held(
+        price=Decimal("150"),
+        sources=THREE,
+        reason="99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 300 s "
+        "earlier (limit 20 % within 3600 s)",
+    )
+    assert result.confirmed is False
+
+
+def test_the_next_round_confirms_a_held_price() -> None:
+    result = judged("150", previous=point("100000"), held=point("150", NOW - timedelta(minutes=1)))
+    assert result.status is RoundStatus.OK and result.price == Decimal("150")
+    assert result.held is None and result.confirmed is True
+    # within 20 % of the held price confirms it too: |120 - 150| / 150 = 20 % exactly
+    result = judged("120", previous=point("100000"), held=point("150"))
+    assert (result.status, result.confirmed) == (RoundStatus.OK, True)
+    result = judged("119.99", previous=point("100000"), held=point("150"))
+    assert (result.status, result.confirmed) == (RoundStatus.SUSPECT, False)
+
+
+@pytest.mark.parametrize(
+    ("price", "status"),
+    [
+        ("119999.99", RoundStatus.OK),
+        ("120000", RoundStatus.OK),  # exactly 20 % is kept, as with deviation
+        ("120000.00000001", RoundStatus.SUSPECT),
+        ("80000", RoundStatus.OK),
+        ("79999.99999999", RoundStatus.SUSPECT),
+    ],
+)
+def test_a_move_within_max_jump_pct_is_stored_at_once(price: str, status: RoundStatus) -> None:
+    result = judged(price, previous=point("100000"))
+    assert result.status is status
+    assert result.price == (Decimal(price) if status is RoundStatus.OK else None)
+
+
+def test_the_shown_jump_is_rounded_up_so_it_never_reads_as_inside_the_limit() -> None:
+    result = judged("120000.00000001", previous=point("100000"))
+    assert result.held is not None and result.held.reason.startswith("20.01 % above")
+
+
+def test_a_previous_consensus_older_than_the_window_does_not_hold() -> None:
+    old = point("100000", NOW - timedelta(seconds=3601))
+    assert judged("150", previous=old).status is RoundStatus.OK
+    edge = point("100000", NOW - timedelta(seconds=3600))  # the window is inclusive
+    assert judged("150", previous=edge).status is RoundStatus.SUSPECT
+    # and a held price older than the window cannot be confirmed any more
+    stale_held = point("150", NOW - timedelta(seconds=3601))
+    result = judged("150", previous=point("100000"), held=stale_held)
+    assert (result.status, result.confirmed) == (RoundStatus.SUSPECT, False)
+
+
+def test_the_first_consensus_ever_is_never_suspect() -> None:
+    result = judged("150", previous=None)
+    assert (result.status, result.price, result.held) == (RoundStatus.OK, Decimal("150"), None)
+
+
+def test_a_zero_window_turns_the_check_off() -> None:
+    assert judged("150", previous=point("100000", NOW), jump_window_s=0).status is RoundStatus.OK
+
+
+def test_a_held_price_far_from_the_next_round_stays_unconfirmed() -> None:
+    # back near the previous consensus: stored, and the held 150 is never confirmed
+    result = judged("100010", previous=point("100000"), held=point("150"))
+    assert (result.status, result.confirmed) == (RoundStatus.OK, False)
+
+
+def test_continuity_leaves_a_round_without_quorum_alone() -> None:
+    base = run([quote("kraken", "150")])
+    assert base.status is RoundStatus.DEGRADED
+    assert continuity(base, previous=point("100000"), held=None, rules=RULES) == base
 
 
 # --- properties -----------------------------------------------------------------------------

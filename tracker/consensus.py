@@ -2,7 +2,9 @@
 
 ``decide(quotes, rules=..., now=...)`` is pure: no I/O, no clock (the caller passes ``now``, a
 timezone-aware instant), and no dependence on the caller's decimal context. It never raises
-for a bad quote; a bad quote gets a verdict saying why.
+for a bad quote; a bad quote gets a verdict saying why. ``continuity(consensus, previous=...,
+held=..., rules=...)`` then applies rule 5 against the last stored consensus, which the caller
+(rounds.py) reads from the store and passes in: it is pure too.
 
 The rules, in order. A quote is judged by the first rule that rejects it:
 
@@ -23,6 +25,23 @@ The rules, in order. A quote is judged by the first rule that rejects it:
    ``price`` is the recomputed median and ``sources`` lists those names, sorted. With fewer,
    ``price`` is None, ``sources`` is empty and the round is ``degraded``; it is ``failed`` when
    no quote passed rules 1 and 2 at all (including an empty round).
+
+5. continuity (``continuity``), for an ``ok`` round only: when the last stored consensus
+   ``previous`` is at most ``jump_window_s`` older than this round (inclusive; 0 turns the
+   rule off) and this round's price ``p`` moved ``|p - previous| * 100 > max_jump_pct *
+   previous`` from it, the round is ``suspect``: ``price`` is None (nothing is stored as
+   consensus), ``sources`` is empty, and ``held`` keeps the price, its sources and the reason,
+   e.g. "99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 300 s earlier (limit
+   20 % within 3600 s)" (rounded up, like a deviation). Exactly at the limit is kept. The
+   first consensus ever (no ``previous``) is never suspect.
+   ``held`` is the price the round just before held as suspect, if it did. This round
+   *confirms* it when its own price is within ``max_jump_pct`` of the held price (measured
+   from the held price) and the held one is at most ``jump_window_s`` old; a confirming round
+   is ``ok`` even when far from ``previous``, and ``confirmed`` tells the caller to store the
+   held price too. Why: a quorum guards against one bad source, not against every source
+   reading one bad upstream (a unanimous 150 USD lies inside ``[min_price, max_price]``); a
+   real move is still there one round later, a glitch usually is not. This is the deviation
+   threshold price oracles use, in time rather than across sources.
 
 In a degraded round the quotes that passed all three checks keep the verdict ``accepted``:
 a verdict describes the quote (it was fresh, sane and close to its peers), while the round's
@@ -55,7 +74,8 @@ the caller passes one currency's quotes per round.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import (
     ROUND_HALF_EVEN,
     ROUND_UP,
@@ -68,7 +88,7 @@ from decimal import (
 )
 
 from tracker.config import ConsensusSettings
-from tracker.models import Consensus, Outcome, Quote, RoundStatus, Verdict
+from tracker.models import Consensus, Held, Outcome, PricePoint, Quote, RoundStatus, Verdict
 from tracker.money import PRICE_SCALE
 
 _HUNDRED = Decimal(100)
@@ -111,6 +131,52 @@ def decide(quotes: Sequence[Quote], *, rules: ConsensusSettings, now: datetime) 
     return Consensus(price=price, sources=names, verdicts=ordered, status=RoundStatus.OK, at=now)
 
 
+def continuity(
+    consensus: Consensus,
+    *,
+    previous: PricePoint | None,
+    held: PricePoint | None,
+    rules: ConsensusSettings,
+) -> Consensus:
+    """Rule 5: hold an ``ok`` round's price as suspect when it jumped too far from ``previous``
+    (the last stored consensus) within ``jump_window_s``, unless it confirms ``held`` (the
+    price the round before held as suspect). Other rounds are returned unchanged."""
+    price = consensus.price
+    if consensus.status is not RoundStatus.OK or price is None:
+        return consensus
+    limit, window = rules.max_jump_pct, Decimal(str(rules.jump_window_s))
+
+    def recent(point: PricePoint | None) -> bool:
+        return point is not None and window > 0 and _seconds(consensus.at - point.as_of) <= window
+
+    confirmed = held is not None and recent(held) and _beyond(price, held.value, limit) is None
+    if previous is None or not recent(previous) or confirmed:
+        return replace(consensus, confirmed=confirmed)
+    pct = _beyond(price, previous.value, limit)
+    if pct is None:
+        return consensus
+    direction = "above" if price > previous.value else "below"
+    since = _plain(_seconds(consensus.at - previous.as_of))
+    stamp = previous.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reason = (
+        f"{pct:f} % {direction} the last consensus {_plain(previous.value)} of {stamp}, "
+        f"{since} s earlier (limit {limit:f} % within {_plain(window)} s)"
+    )
+    return replace(
+        consensus,
+        price=None,
+        sources=(),
+        status=RoundStatus.SUSPECT,
+        held=Held(price=price, sources=consensus.sources, reason=reason),
+    )
+
+
+def median(prices: Sequence[Decimal]) -> Decimal:
+    """The consensus price of a round's accepted prices (non-empty): how rounds.py recovers the
+    price a suspect round held from its stored quotes."""
+    return _median(prices)
+
+
 def _screen(quote: Quote, *, rules: ConsensusSettings, now: datetime) -> Verdict | None:
     """Rules 1 and 2: the verdict rejecting ``quote`` as invalid or stale, or None if it passes."""
     price = quote.price
@@ -147,14 +213,22 @@ def _invalid(quote: Quote, reason: str) -> Verdict:
 
 def _deviation(price: Decimal, median: Decimal, max_pct: Decimal) -> str | None:
     """Rule 3: why ``price`` is too far from ``median``, or None when it is close enough."""
-    ctx = _context(price, median, max_pct, _HUNDRED)
-    off = ctx.multiply(ctx.abs(ctx.subtract(price, median)), _HUNDRED)
-    if off <= ctx.multiply(max_pct, median):
+    pct = _beyond(price, median, max_pct)
+    if pct is None:
+        return None
+    return f"{pct:f} % from median {_plain(median)} (limit {max_pct:f} %)"
+
+
+def _beyond(price: Decimal, reference: Decimal, max_pct: Decimal) -> Decimal | None:
+    """How far ``price`` is from ``reference``, in percent of ``reference`` rounded *up* to two
+    places, when that is more than ``max_pct``; None when it is within (the limit included)."""
+    ctx = _context(price, reference, max_pct, _HUNDRED)
+    off = ctx.multiply(ctx.abs(ctx.subtract(price, reference)), _HUNDRED)
+    if off <= ctx.multiply(max_pct, reference):
         return None
     # Rounding up at every step keeps the shown figure at or above the true one.
     shown = Context(prec=ctx.prec, rounding=ROUND_UP)
-    pct = shown.divide(off, median).quantize(_PERCENT_PLACES, context=shown)
-    return f"{pct:f} % from median {_plain(median)} (limit {max_pct:f} %)"
+    return shown.divide(off, reference).quantize(_PERCENT_PLACES, context=shown)
 
 
 def _median(prices: Sequence[Decimal]) -> Decimal:

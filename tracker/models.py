@@ -48,6 +48,7 @@ class RoundStatus(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     FAILED = "failed"
+    SUSPECT = "suspect"  # a quorum, but too far from the last consensus: held, not stored
 
 
 class PriceKind(StrEnum):
@@ -267,14 +268,27 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A round's consensus held as suspect: not stored unless the next round confirms it."""
+
+    price: Decimal
+    sources: tuple[str, ...]
+    reason: str  # how far it moved from the last consensus, and the limit
+
+
+@dataclass(frozen=True)
 class Consensus:
-    """The result of judging one round's quotes. ``price`` is None when the round is degraded."""
+    """The result of judging one round's quotes. ``price`` is None when the round is degraded
+    or suspect (then ``held`` says what was held and why). ``confirmed``: this round's price
+    confirms the price held by the round before."""
 
     price: Decimal | None
     sources: tuple[str, ...]
     verdicts: tuple[Verdict, ...]
     status: RoundStatus
     at: dt.datetime
+    held: Held | None = None
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,6 +378,8 @@ class RoundReport:
     finished_at: dt.datetime
     lines: tuple[SourceLine, ...]
     skipped: tuple[str, ...]  # fallbacks not asked because the core made the quorum
+    held: Held | None = None  # a suspect round: the price held and why
+    confirmed_round: int | None = None  # the suspect round whose price this one confirmed
 
     @property
     def duration_s(self) -> float:
