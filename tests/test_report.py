@@ -246,3 +246,67 @@ def test_report_at_today_refreshes_a_stale_price_first(
     assert data["price"]["value"] == "101234.56" and data["at"].startswith(today)
     es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
     assert Decimal(es["value"]) == (Decimal(es["btc"]) * Decimal("101234.56")).quantize(CENT)
+
+
+# --- a holder with 0 BTC (divested) is shown as 0, never as undisclosed ----------------------
+
+
+@pytest.fixture
+def divested(run_cli: Run) -> None:
+    added = run_cli(
+        "holdings", "add", "united-states", "--btc", "0", "--as-of", "2025-09-01",
+        "--basis", "official", "--source", "Treasury: all sold",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+
+
+@pytest.mark.usefixtures("divested")
+def test_a_holder_with_0_btc_in_json(run_cli: Run) -> None:
+    data = report(run_cli, "--at", "2025-09-02")
+    us = {h["slug"]: h for h in data["holders"]}["united-states"]
+    assert (us["btc"], us["value"], us["btc_per_capita"]) == ("0", "0.00", "0")
+    assert us["basis"] == "official" and us["bound"] == "exact"
+    es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
+    assert data["comparison"]["pairs"] == [
+        {"a": "el-salvador", "b": "united-states", "btc_ratio": None,
+         "value_difference": es["value"]}
+    ]  # fmt: skip
+    assert data["comparison"]["total_btc"] == "6209"
+    assert not any("United States" in w for w in data["warnings"])  # not "undisclosed"
+
+
+@pytest.mark.usefixtures("divested")
+def test_a_holder_with_0_btc_in_csv(run_cli: Run) -> None:
+    out = run_cli("report", "--offline", "-f", "csv", "--at", "2025-09-02").stdout
+    us = {r["slug"]: r for r in csv.DictReader(io.StringIO(out))}["united-states"]
+    assert (us["btc"], us["value"], us["btc_per_capita"]) == ("0", "0.00", "0")
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.usefixtures("divested")
+def test_a_holder_with_0_btc_in_human_formats(run_cli: Run, fmt: str) -> None:
+    out = run_cli("report", "--offline", "-f", fmt, "--at", "2025-09-02").stdout
+    data = report(run_cli, "--at", "2025-09-02")
+    es_value = {h["slug"]: h for h in data["holders"]}["el-salvador"]["value"]
+    diff = f"{Decimal(es_value):,.2f}"
+    assert f"El Salvador holds 6,209 BTC; United States holds none (${diff} more)" in out
+    row = next(line for line in out.splitlines() if line.lstrip("| ").startswith("United States"))
+    cells = row.replace("|", " ").split()[3:]  # after "United States [2]"
+    shown = {
+        "table": ["0", "0.00", "0.0000", "0"],  # BTC, value, % of 21M, BTC/person
+        "markdown": ["0", "official", "2025-09-01", "0.00", "0.0000", "0"],
+    }
+    assert cells == shown[fmt], row
+    assert "0E-8" not in out and "undisclosed" not in row and "holds ," not in out
+
+
+def test_two_holders_with_0_btc_read_right(run_cli: Run) -> None:
+    for slug in ("united-states", "el-salvador"):
+        added = run_cli(
+            "holdings", "add", slug, "--btc", "0", "--as-of", "2025-09-01",
+            "--basis", "official", "--source", "all sold",
+        )  # fmt: skip
+        assert added.exit_code == 0, added.stderr
+    out = run_cli("report", "--offline", "--at", "2025-09-02").stdout
+    assert "El Salvador and United States hold none" in out
+    assert "Total: 0 BTC = $0.00" in out

@@ -126,7 +126,7 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "share_of_supply_pct": None
         if v.share_of_supply_pct is None
         else format(v.share_of_supply_pct, "f"),
-        "btc_per_capita": None if v.btc_per_capita is None else format(v.btc_per_capita, "f"),
+        "btc_per_capita": per_capita(v.btc_per_capita),
         "cost_basis_usd": plain(cost),
         "unrealized_pnl": cents(unrealized_pnl(v)),
         **extra,
@@ -200,6 +200,13 @@ def price_line(report: Report) -> str:
     return f"Price: ${grouped(p.value, 2)}/BTC, {what}{age}{flag}"
 
 
+def per_capita(value: Decimal | None) -> str | None:
+    """BTC per person to the satoshi; 0 (a holder that holds none) as plain 0, not 0E-8."""
+    if value is None:
+        return None
+    return "0" if value == 0 else format(value, "f")
+
+
 def btc_cell(v: Valuation) -> str:
     if v.claim is None or v.btc is None:
         return "undisclosed"
@@ -258,19 +265,27 @@ def estimate_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
 
 
 def comparison_lines(report: Report) -> list[str]:
+    """The total, then each pair; a holder with 0 BTC (divested) "holds none"."""
     c = report.comparison
     lines = []
-    if c.total_btc:
+    if any(v.btc is not None for v in report.valuations):
         share = c.total_btc / 21_000_000 * 100
         value = "" if c.total_value is None else f" = ${grouped(c.total_value, 2)}"
         lines.append(
             f"Total: {grouped(c.total_btc)} BTC{value} ({share:.4f} % of the 21,000,000 BTC supply)"
         )
-    names = {v.holder.slug: v.holder.name for v in report.valuations}
+    held = {v.holder.slug: v for v in report.valuations}
     for p in c.pairs:
-        ratio = "" if p.btc_ratio is None else f"{p.btc_ratio}× the BTC of {names[p.b]}"
-        diff = "" if p.value_difference is None else f", ${grouped(p.value_difference, 2)} more"
-        lines.append(f"{names[p.a]} holds {ratio}{diff}")
+        a, b = held[p.a], held[p.b]
+        more = None if p.value_difference is None else f"${grouped(p.value_difference, 2)} more"
+        if p.btc_ratio is not None:
+            ratio = f"{a.holder.name} holds {p.btc_ratio}× the BTC of {b.holder.name}"
+            lines.append(ratio if more is None else f"{ratio}, {more}")
+        elif a.btc == 0:  # the larger holds none: so do both
+            lines.append(f"{a.holder.name} and {b.holder.name} hold none")
+        else:  # b holds none: a ratio has no meaning
+            line = f"{a.holder.name} holds {btc_cell(a)} BTC; {b.holder.name} holds none"
+            lines.append(line if more is None else f"{line} ({more})")
     return lines
 
 
@@ -300,7 +315,7 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
                     btc_cell(v),
                     "—" if v.value is None else grouped(v.value, 2),
                     "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
-                    "—" if v.btc_per_capita is None else str(v.btc_per_capita),
+                    per_capita(v.btc_per_capita) or "—",
                 ),
             )
         )
@@ -347,7 +362,7 @@ def render_markdown(report: Report, **_: Any) -> str:
                     "—" if shown is None else shown.as_of,
                     "—" if v.value is None else grouped(v.value, 2),
                     "—" if v.share_of_supply_pct is None else v.share_of_supply_pct,
-                    "—" if v.btc_per_capita is None else v.btc_per_capita,
+                    per_capita(v.btc_per_capita) or "—",
                 )
             )
         )  # fmt: skip
