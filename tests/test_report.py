@@ -310,3 +310,11 @@ def test_two_holders_with_0_btc_read_right(run_cli: Run) -> None:
     out = run_cli("report", "--offline", "--at", "2025-09-02").stdout
     assert "El Salvador and United States hold none" in out
     assert "Total: 0 BTC = $0.00" in out
+
+
+def test_the_change_table_has_its_blank_line_before_its_title(run_cli: Run) -> None:
+    lines = run_cli("report", "--offline", "--at", "2025-09-01").stdout.splitlines()
+    title = lines.index("Change")
+    assert lines[title - 1] == "" and lines[title - 2].startswith("United States holds")
+    assert lines[title + 1].split()[:2] == ["Since", "Price"]
+    assert lines[title + 2].strip().startswith("─")

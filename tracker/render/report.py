@@ -326,12 +326,18 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
         console.print(line, markup=False)
     header, rows = change_rows(report)
     if rows and len(header) > 2:
-        changes = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Change", title_justify="left")
+        # the blank line goes before the title, none between the title and the header
+        changes = Table(
+            box=box.SIMPLE_HEAD, show_edge=False, title="Change",
+            title_justify="left",
+        )  # fmt: skip
         for i, name in enumerate(header):
             changes.add_column(cell(name), justify="left" if i == 0 else "right", no_wrap=True)
         for row in rows:
             changes.add_row(*map(cell, row))
+        console.print()
         console.print(changes)
+        console.print()
     if report.estimates is not None:
         console.print("All estimates, valued at the same price (* the one used):")
         for name, amount, value, basis, as_of, source in estimate_rows(report):
