@@ -350,7 +350,7 @@ def test_a_unanimous_absurd_price_is_held_as_suspect() -> None:
     assert result.held == Held(
         price=Decimal("150"),
         sources=THREE,
-        reason="99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 300 s "
+        reason="99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 5 min 0 s "
         "earlier (limit 20 % within 3600 s)",
     )
     assert result.confirmed is False

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -19,7 +21,7 @@ from tracker.config import Settings, load_settings
 from tracker.models import ConsensusPrice, FetchRound, RoundReport, RoundStatus, SourceQuote
 from tracker.sources.http import make_client
 from tracker.store import queries
-from tracker.store.engine import read_session
+from tracker.store.engine import read_session, write_session
 from tracker.store.migrate import open_database
 
 Run = Callable[..., Result]
@@ -254,3 +256,170 @@ def test_fetch_csv_lists_every_source_including_skipped_fallbacks(cfg: Path, run
     rows = list(csv.DictReader(io.StringIO(run_cli("fetch", "--format", "csv").stdout)))
     assert [r["source"] for r in rows] == [*CORE, "mempool", "coingecko"]
     assert {r["outcome"] for r in rows[5:]} == {"skipped"}
+
+
+# --- continuity: a jump from the last consensus is held as suspect -----------------------------
+
+ALL = (*CORE, "mempool", "coingecko")
+
+
+def every_source_at(fake_exchange: FakeExchange, price: str) -> None:
+    for name in ALL:
+        fake_exchange.set_price(name, Decimal(price))
+
+
+def test_a_unanimous_150_after_100000_is_held_and_not_stored(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str
+) -> None:
+    settings = settings_for(cfg)
+    assert run_round(settings, db_url).price == Decimal("100000.00")
+    every_source_at(fake_exchange, "150")  # inside [min_price, max_price], and unanimous
+    rr = run_round(settings, db_url)
+    assert (rr.status, rr.price, rr.sources_used) == (RoundStatus.SUSPECT, None, ())
+    assert rr.held is not None and rr.held.price == Decimal("150")
+    assert rr.held.reason.startswith("99.85 % below the last consensus 100000 of ")
+    rounds_, quotes, consensus = rows(db_url)
+    assert [r.status for r in rounds_] == ["ok", "suspect"]
+    assert [c.round_id for c in consensus] == [rounds_[0].id]  # nothing stored for it
+    held = [q for q in quotes if q.round_id == rounds_[1].id]
+    assert {(q.outcome, q.price) for q in held} == {("accepted", Decimal("150"))}  # kept as always
+
+
+def test_a_second_round_at_150_confirms_it_and_stores_both(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str
+) -> None:
+    settings = settings_for(cfg)
+    run_round(settings, db_url)
+    every_source_at(fake_exchange, "150")
+    suspect = run_round(settings, db_url)
+    confirming = run_round(settings, db_url)
+    assert (confirming.status, confirming.price) == (RoundStatus.OK, Decimal("150"))
+    assert confirming.confirmed_round == suspect.round_id
+    rounds_, _, consensus = rows(db_url)
+    assert [r.status for r in rounds_] == ["ok", "suspect", "ok"]
+    stored = sorted((c.round_id, c.price, c.at) for c in consensus)
+    assert [(rid, price) for rid, price, _ in stored] == [
+        (rounds_[0].id, Decimal("100000")),
+        (rounds_[1].id, Decimal("150")),  # the held round's own price, at its own time
+        (rounds_[2].id, Decimal("150")),
+    ]
+    assert stored[1][2] == rounds_[1].finished_at
+    sources = {c.round_id: c.sources for c in consensus}
+    assert sources[rounds_[1].id] == ",".join(sorted(CORE))
+
+
+def test_a_move_within_max_jump_pct_is_stored_at_once(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str
+) -> None:
+    settings = settings_for(cfg)
+    run_round(settings, db_url)
+    every_source_at(fake_exchange, "119000")  # 19 % up
+    rr = run_round(settings, db_url)
+    assert (rr.status, rr.price) == (RoundStatus.OK, Decimal("119000"))
+    assert [c.price for c in rows(db_url)[2]] == [Decimal("100000"), Decimal("119000")]
+
+
+def age_consensus(url: str, by: dt.timedelta) -> None:
+    """Move every stored consensus back in time, as if it had been stored ``by`` earlier."""
+    engine = sa.create_engine(url)
+    with write_session(engine) as session:
+        from sqlmodel import select
+
+        for row in session.exec(select(ConsensusPrice)):
+            row.at -= by
+            session.add(row)
+    engine.dispose()
+
+
+def test_a_previous_consensus_older_than_the_window_does_not_hold(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str
+) -> None:
+    settings = settings_for(cfg)
+    run_round(settings, db_url)
+    age_consensus(db_url, dt.timedelta(seconds=settings.consensus.jump_window_s + 60))
+    every_source_at(fake_exchange, "150")
+    rr = run_round(settings, db_url)
+    assert (rr.status, rr.price, rr.held) == (RoundStatus.OK, Decimal("150"), None)
+
+
+def test_the_first_consensus_ever_is_never_suspect(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str
+) -> None:
+    every_source_at(fake_exchange, "150")
+    rr = run_round(settings_for(cfg), db_url)
+    assert (rr.status, rr.price) == (RoundStatus.OK, Decimal("150"))
+
+
+def test_fetch_shows_a_suspect_round_and_status_counts_it_degraded(
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+) -> None:
+    assert run_cli("fetch").exit_code == 0
+    every_source_at(fake_exchange, "150")
+    table = run_cli("fetch")
+    assert table.exit_code == 1
+    out = " ".join(table.stdout.split())  # the footer may wrap
+    assert "Suspect price held, not stored (round 2, suspect," in out
+    assert (
+        "$150.00/BTC from bitfinex, bitstamp, coinbase, gemini, kraken is 99.85 % below the "
+        "last consensus 100000 of " in out
+    )
+    assert "Held until the next round confirms it" in out
+    assert "No consensus" not in out
+    status = run_cli("status", "--format", "json")
+    assert status.exit_code == 1
+    data = json.loads(status.stdout)
+    assert data["status"] == "degraded"
+    assert [r["status"] for r in data["last_rounds"]] == ["suspect", "ok"]
+    assert data["consensus"]["price"] == "100000.00"
+    confirm = run_cli("fetch", "--format", "json")
+    assert confirm.exit_code == 0
+    data = json.loads(confirm.stdout)
+    assert (data["status"], data["price"], data["confirmed_round"]) == ("ok", "150.00", 2)
+
+
+def test_fetch_json_carries_the_held_price_and_why(
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run
+) -> None:
+    run_cli("fetch")
+    every_source_at(fake_exchange, "150")
+    result = run_cli("fetch", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert (data["status"], data["price"], data["sources"]) == ("suspect", None, [])
+    assert data["held"]["price"] == "150.00"
+    assert data["held"]["sources"] == sorted(CORE)
+    assert data["held"]["reason"].startswith("99.85 % below the last consensus 100000 of ")
+
+
+def test_report_after_a_suspect_round_never_values_at_the_held_price(
+    cfg: Path, fake_exchange: FakeExchange, run_cli: Run, db_url: str
+) -> None:
+    run_cli("fetch", db=db_url)
+    # older than report.max_price_age_s (600 s), so the report fetches; inside the jump window
+    age_consensus(db_url, dt.timedelta(minutes=20))
+    every_source_at(fake_exchange, "150")
+    result = run_cli("report", "--format", "json", db=db_url)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert len(fake_exchange.requests("coinbase")) == 2  # the report did run a (suspect) round
+    assert data["price"]["value"] == "100000.00" and data["price"]["kind"] == "consensus"
+    assert data["price"]["stale"] is True
+    assert "150" not in {h["value"] for h in data["holders"]}
+    assert any("suspect" in w for w in data["warnings"])
+    assert [r.status for r in rows(db_url)[0]] == ["ok", "suspect"]
+
+
+def test_the_service_logs_a_suspect_round_as_a_warning(
+    cfg: Path, fake_exchange: FakeExchange, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tracker.service.logs import log_round
+
+    settings = settings_for(cfg)
+    run_round(settings, db_url)
+    every_source_at(fake_exchange, "150")
+    rr = run_round(settings, db_url)
+    with caplog.at_level(logging.INFO):
+        log_round(rr)
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "suspect" in record.getMessage()

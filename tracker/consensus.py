@@ -31,8 +31,8 @@ The rules, in order. A quote is judged by the first rule that rejects it:
    rule off) and this round's price ``p`` moved ``|p - previous| * 100 > max_jump_pct *
    previous`` from it, the round is ``suspect``: ``price`` is None (nothing is stored as
    consensus), ``sources`` is empty, and ``held`` keeps the price, its sources and the reason,
-   e.g. "99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 300 s earlier (limit
-   20 % within 3600 s)" (rounded up, like a deviation). Exactly at the limit is kept. The
+   e.g. "99.85 % below the last consensus 100000 of 2025-04-14T11:55:00Z, 5 min 0 s earlier
+   (limit 20 % within 3600 s)" (rounded up, like a deviation). Exactly at the limit is kept. The
    first consensus ever (no ``previous``) is never suspect.
    ``held`` is the price the round just before held as suspect, if it did. This round
    *confirms* it when its own price is within ``max_jump_pct`` of the held price (measured
@@ -87,6 +87,7 @@ from decimal import (
     Overflow,
 )
 
+from tracker.clock import human_age
 from tracker.config import ConsensusSettings
 from tracker.models import Consensus, Held, Outcome, PricePoint, Quote, RoundStatus, Verdict
 from tracker.money import PRICE_SCALE
@@ -156,11 +157,11 @@ def continuity(
     if pct is None:
         return consensus
     direction = "above" if price > previous.value else "below"
-    since = _plain(_seconds(consensus.at - previous.as_of))
+    since = human_age(max(consensus.at - previous.as_of, timedelta(0)))
     stamp = previous.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     reason = (
         f"{pct:f} % {direction} the last consensus {_plain(previous.value)} of {stamp}, "
-        f"{since} s earlier (limit {limit:f} % within {_plain(window)} s)"
+        f"{since} earlier (limit {limit:f} % within {_plain(window)} s)"
     )
     return replace(
         consensus,

@@ -50,14 +50,35 @@ def round_dict(rr: RoundReport) -> dict[str, Any]:
             for line in rr.lines
         ],
         "skipped": list(rr.skipped),
+        "held": None
+        if rr.held is None
+        else {
+            "price": price_text(rr.held.price),
+            "sources": list(rr.held.sources),
+            "reason": rr.held.reason,
+        },
+        "confirmed_round": rr.confirmed_round,
     }
 
 
 def round_summary(rr: RoundReport) -> str:
     if rr.price is not None:
+        confirms = (
+            ""
+            if rr.confirmed_round is None
+            else f"; it confirms the price round {rr.confirmed_round} held, stored for it too"
+        )
         return (
             f"Consensus ${grouped(rr.price, 2)}/BTC from {', '.join(rr.sources_used)} "
-            f"(round {rr.round_id}, {rr.status.value}, {rr.duration_s:.2f} s)"
+            f"(round {rr.round_id}, {rr.status.value}, {rr.duration_s:.2f} s){confirms}"
+        )
+    if rr.held is not None:
+        return (
+            f"Suspect price held, not stored (round {rr.round_id}, {rr.status.value}, "
+            f"{rr.duration_s:.2f} s): ${grouped(rr.held.price, 2)}/BTC from "
+            f"{', '.join(rr.held.sources)} is {rr.held.reason}.\n"
+            "Held until the next round confirms it (its consensus within the limit of this "
+            "price); the last consensus is unchanged."
         )
     accepted = sum(1 for line in rr.lines if line.outcome.value == "accepted")
     return (

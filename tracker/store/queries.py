@@ -165,6 +165,25 @@ def insert_round(
     return fetch_round
 
 
+def insert_consensus(*, session: Session, consensus: ConsensusPrice) -> None:
+    """Add a consensus for a round already stored (a held price, once confirmed); kept as it
+    is when that round has one already (two writers confirming the same round at once)."""
+    conn = session.connection()
+    table = ConsensusPrice.__table__  # type: ignore[attr-defined]
+    row = consensus.model_dump(exclude={"id"})
+    conn.execute(_insert_ignoring_duplicates(conn, table), [row])
+
+
+def round_quotes(
+    *, session: Session, round_id: int, outcome: str | None = None
+) -> list[SourceQuote]:
+    """One round's quotes (index on source_quotes.round_id), with ``outcome`` if given."""
+    query = select(SourceQuote).where(SourceQuote.round_id == round_id)
+    if outcome is not None:
+        query = query.where(SourceQuote.outcome == outcome)
+    return list(session.exec(query.order_by(col(SourceQuote.id))))
+
+
 @dataclass(frozen=True)
 class SourceHealth:
     source: str
