@@ -16,13 +16,26 @@ BUNDLED = Path(tracker.__file__).with_name("data") / "btc_usd_daily.csv.gz"
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "btc_usd_daily.csv"
 
 
+SHARED_BITSTAMP_CSV = SHARED_CSV.with_name("btc_usd_daily_bitstamp.csv")
+
+
+def bundled_rows() -> list[dict[str, str]]:
+    """The shipped bundled series as written (strings), read straight from the file."""
+    text = gzip.decompress(BUNDLED.read_bytes()).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 def bundled_close(day: str) -> Decimal:
     """The bundled close of a day, read straight from the shipped file (not through tracker)."""
-    text = gzip.decompress(BUNDLED.read_bytes()).decode()
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in bundled_rows():
         if row["date"] == day:
             return Decimal(row["close"])
     raise KeyError(day)
+
+
+def bundled_last_day() -> dt.date:
+    """The last day of the shipped bundled series."""
+    return dt.date.fromisoformat(bundled_rows()[-1]["date"])
 
 
 def store_closes(url: str, closes: Mapping[dt.date, Decimal], *, source: str) -> None:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from typer.testing import Result
 
 from tests.fake_exchange import FakeExchange, daily_bar
+from tests.helpers import SHARED_BITSTAMP_CSV, SHARED_CSV, bundled_last_day, bundled_rows
 from tracker.config import Settings
 from tracker.daily import backfill as bf
 from tracker.daily import check
@@ -660,7 +661,7 @@ def test_a_migrated_database_with_bundled_history_takes_a_backfill(
         result = fill(opened.engine, fake_exchange, "bitstamp", today=today, start=today - 5 * DAY)
         assert result.added == 5
         with opened.engine.connect() as conn:
-            whole = queries.daily_gaps(conn=conn, start=dt.date(2014, 3, 1), end=dt.date(2026, 1, 13))
+            whole = queries.daily_gaps(conn=conn, start=dt.date(2014, 3, 1), end=bundled_last_day())
         assert whole == []  # the bundled series has every day
     finally:
         opened.engine.dispose()
@@ -679,6 +680,38 @@ def test_todays_candle_is_never_stored_even_when_served(
     result = fill(engine, fake_exchange, "bitstamp", today=today, start=today - 3 * DAY)
     assert sorted(stored(engine, "bitstamp")) == [today - 3 * DAY, today - 2 * DAY, today - DAY]
     assert result.added == 3
+
+
+# --- the bundled series ------------------------------------------------------------------------
+
+
+def test_the_bundled_series_is_a_reproducible_gzip_of_every_day() -> None:
+    from tests.helpers import BUNDLED
+
+    data = BUNDLED.read_bytes()
+    assert data[4:8] == b"\0\0\0\0"  # mtime 0: rebuilding from the same rows gives the same bytes
+    rows = bundled_rows()
+    days = [dt.date.fromisoformat(r["date"]) for r in rows]
+    assert days == [days[0] + n * DAY for n in range(len(days))]  # every day, once, in order
+    assert (days[0], days[-1]) == (dt.date(2014, 3, 1), dt.date(2026, 8, 21))
+    assert list(rows[0]) == ["date", "open", "high", "low", "close"]
+
+
+@pytest.mark.skipif(not SHARED_BITSTAMP_CSV.exists(), reason="../shared/data is not here")
+def test_the_bundled_series_is_cryptocompare_then_bitstamp_as_written() -> None:
+    import csv
+
+    def read(path: Path) -> dict[str, dict[str, str]]:
+        with path.open(newline="") as f:
+            return {r["date"]: r for r in csv.DictReader(f)}
+
+    main, bitstamp = read(SHARED_CSV), read(SHARED_BITSTAMP_CSV)
+    switch = max(main)  # 2026-01-13: the main series' last day
+    for row in bundled_rows():
+        source = main if row["date"] <= switch else bitstamp
+        want = source[row["date"]]
+        assert row == {k: want[k] for k in ("date", "open", "high", "low", "close")}, row
+    assert bundled_rows()[-1]["date"] == max(bitstamp)
 
 
 def test_check_compares_an_imported_series_without_fetching(

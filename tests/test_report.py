@@ -15,7 +15,7 @@ import pytest
 from typer.testing import Result
 
 from tests.fake_exchange import FakeExchange
-from tests.helpers import bundled_close, store_closes, store_consensus
+from tests.helpers import bundled_close, bundled_last_day, store_closes, store_consensus
 
 Run = Callable[..., Result]
 CENT = Decimal("0.01")
@@ -318,3 +318,46 @@ def test_the_change_table_has_its_blank_line_before_its_title(run_cli: Run) -> N
     assert lines[title - 1] == "" and lines[title - 2].startswith("United States holds")
     assert lines[title + 1].split()[:2] == ["Since", "Price"]
     assert lines[title + 2].strip().startswith("─")
+
+
+# --- where the bundled series ends --------------------------------------------------------------
+
+
+def test_a_bundled_close_names_where_the_bundled_series_ends(run_cli: Run) -> None:
+    end = bundled_last_day()
+    data = report(run_cli, "--at", "2025-04-14")
+    assert data["price"]["sources"] == ["bundled"] and data["price"]["series_ends"] == str(end)
+    assert not any("bundled" in w for w in data["warnings"])  # 2025-04-14 is within it
+    for fmt in ("table", "markdown"):
+        out = run_cli("report", "--offline", "-f", fmt, "--at", "2025-04-14").stdout
+        assert f"(bundled series, ends {end})" in " ".join(out.split()), fmt
+    out = run_cli("report", "--offline", "-f", "csv", "--at", "2025-04-14").stdout
+    assert {r["price_series_ends"] for r in csv.DictReader(io.StringIO(out))} == {str(end)}
+
+
+def test_a_report_after_the_bundled_series_says_it_ends_before(run_cli: Run) -> None:
+    end = bundled_last_day()
+    warning = f"the bundled daily series ends on {end}, before {end + DAY}"
+    after = report(run_cli, "--at", str(end + DAY))
+    assert after["price"]["as_of"] == f"{end}T00:00:00Z"
+    assert after["price"]["series_ends"] == str(end)
+    assert any(w.startswith(warning) for w in after["warnings"]), after["warnings"]
+    within = report(run_cli, "--at", str(end))["warnings"]
+    assert not any("bundled daily series" in w for w in within)
+    now = report(run_cli)  # the first offline report: the newest bundled close, and why
+    assert now["price"]["as_of"] == f"{end}T00:00:00Z"
+    assert any(w.startswith(f"the bundled daily series ends on {end}") for w in now["warnings"])
+
+
+def test_other_prices_name_no_bundled_end(run_cli: Run) -> None:
+    assert run_cli("db", "upgrade").exit_code == 0
+    url = os.environ["TRACKER_DATABASE_URL"]
+    end = bundled_last_day()
+    store_closes(url, {end + DAY: Decimal("80000.5")}, source="bitstamp")
+    data = report(run_cli, "--at", str(end + DAY))
+    assert data["price"]["sources"] == ["bitstamp"] and data["price"]["series_ends"] is None
+    assert not any("bundled" in w for w in data["warnings"])
+    assert "series, ends" not in run_cli("report", "--offline", "--at", str(end + DAY)).stdout
+    store_consensus(url, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5), Decimal("90000"))
+    assert report(run_cli)["price"]["series_ends"] is None
+    assert report(run_cli, "--what-if", "1")["price"]["series_ends"] is None

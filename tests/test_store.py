@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from tests.helpers import bundled_rows
 from tracker.config import Settings
 from tracker.errors import StoreError
 from tracker.models import ConsensusPrice, DailyPrice, FetchRound, Observation
@@ -71,7 +72,7 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(tmp_path: Path) -
 def test_new_database_gets_bundled_history_and_seeds(db_url: str) -> None:
     engine = open_database(db_url, settings=_seeded()).engine
     with engine.connect() as conn:
-        assert queries.count_daily_prices(conn=conn, source="bundled") == 4337
+        assert queries.count_daily_prices(conn=conn, source="bundled") == len(bundled_rows())
         first = conn.execute(sa.select(sa.func.min(DailyPrice.date))).scalar()  # type: ignore[arg-type]
     assert first == dt.date(2014, 3, 1)
     with read_session(engine) as session:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import Result
 
-from tests.helpers import bundled_close
+from tests.helpers import bundled_close, bundled_last_day
 from tracker.config import Settings
 from tracker.daily import history as timeline
 from tracker.daily.history import Interval
@@ -249,7 +249,8 @@ def test_missing_days_are_named_as_ranges(engine: Any) -> None:
         gaps = timeline.missing_days(
             conn=conn, start=dt.date(2024, 2, 28), end=dt.date(2024, 3, 12), source="bitfinex"
         )
-        everything = timeline.missing_days(conn=conn, today=dt.date(2026, 2, 1))
+        end = bundled_last_day()
+        everything = timeline.missing_days(conn=conn, today=end + 19 * DAY)
         nothing = timeline.missing_days(conn=conn, source="nobody")
     # the same, by brute force
     days = [dt.date(2024, 2, 28) + n * DAY for n in range(14)]
@@ -262,8 +263,8 @@ def test_missing_days_are_named_as_ranges(engine: Any) -> None:
         "2024-03-09 (1 day)",
         "2024-03-11 to 2024-03-12 (2 days)",
     ]
-    # The bundled series ends 2026-01-13; yesterday (2026-01-31) is the last day expected.
-    assert everything == [Gap(dt.date(2026, 1, 14), dt.date(2026, 1, 31))]
+    # After the bundled series' last day, every day up to yesterday is expected.
+    assert everything == [Gap(end + DAY, end + 18 * DAY)]
     assert nothing == []
 
 

@@ -40,6 +40,7 @@ class Report:
     currency: str = "USD"
     changes: list[Change] = field(default_factory=list)
     estimates: dict[str, list[Estimate]] | None = None  # --all-estimates
+    series_ends: dt.date | None = None  # the bundled series' last day, when the price is from it
 
 
 def _consensus_point(consensus: ConsensusPrice, currency: str) -> PricePoint:
@@ -151,6 +152,12 @@ def assemble_report(
         and queries.latest_consensus(session=session, at=instant) is None
     ):
         notes.append("no live price has been fetched yet: using the newest stored daily close")
+    series_ends = bundled_end(session=session, price=price)
+    if series_ends is not None and instant.date() > series_ends:
+        notes.append(
+            f"the bundled daily series ends on {series_ends}, before {instant.date()}: "
+            "`tracker backfill` fetches the later daily closes"
+        )
     ledgers = holdings.load_ledgers(session=session)
     point = None if price is None else price.point
     valuations = valuation.value_all(ledgers, point, instant.date())
@@ -191,6 +198,20 @@ def assemble_report(
         warnings=notes,
         changes=changes,
         estimates=estimates,
+        series_ends=series_ends,
+    )
+
+
+def bundled_end(*, session: Session, price: PriceChoice | None) -> dt.date | None:
+    """The last day of the bundled series when ``price`` is one of its closes, else None."""
+    from tracker.daily.bundled import BUNDLED_SOURCE
+
+    if price is None or price.point.kind is not PriceKind.DAILY_CLOSE:
+        return None
+    if price.point.sources != (BUNDLED_SOURCE,):
+        return None
+    return queries.newest_daily_date_from(
+        session=session, source=BUNDLED_SOURCE, currency=price.point.currency
     )
 
 

@@ -47,6 +47,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "sources": list(price.point.sources),
             "age_seconds": int(price.age.total_seconds()),
             "stale": price.stale,
+            "series_ends": None if report.series_ends is None else report.series_ends.isoformat(),
         },
         "holders": [_holder_dict(v, report) for v in report.valuations],
         "comparison": {
@@ -143,7 +144,7 @@ def render_json(report: Report, **_: Any) -> str:
 CSV_FIELDS = (
     "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
     "share_of_supply_pct", "btc_per_capita", "cost_basis_usd", "unrealized_pnl", "price",
-    "price_kind", "price_as_of", "price_stale", "at", "generated_at",
+    "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
@@ -175,6 +176,7 @@ def render_csv(report: Report, **_: Any) -> str:
                 "price_kind": price.get("kind"),
                 "price_as_of": price.get("as_of"),
                 "price_stale": None if not price else str(price["stale"]).lower(),  # as in JSON
+                "price_series_ends": price.get("series_ends"),
                 "at": data["at"] or data["generated_at"],
                 "generated_at": data["generated_at"],
             }
@@ -190,9 +192,12 @@ def price_line(report: Report) -> str:
     if price is None:
         return "Price: none stored for that date"
     p = price.point
+    sources = ", ".join(p.sources)
+    if report.series_ends is not None:
+        sources = f"{sources} series, ends {report.series_ends}"
     what = {
-        PriceKind.CONSENSUS: f"consensus {iso(p.as_of)} ({', '.join(p.sources)})",
-        PriceKind.DAILY_CLOSE: f"daily close {p.as_of.date()} ({', '.join(p.sources)})",
+        PriceKind.CONSENSUS: f"consensus {iso(p.as_of)} ({sources})",
+        PriceKind.DAILY_CLOSE: f"daily close {p.as_of.date()} ({sources})",
         PriceKind.WHAT_IF: "what-if price",
     }[p.kind]
     age = "" if p.kind is PriceKind.WHAT_IF else f", {human_age(price.age)} old"

@@ -115,6 +115,19 @@ def latest_daily_close(
     return min(rows, key=lambda r: daily_preference(r.source))
 
 
+def newest_daily_date_from(
+    *, session: Session, source: str, currency: str = "USD"
+) -> dt.date | None:
+    """The newest day with a close from ``source`` (the primary-key index read backwards from
+    the newest day: it passes only the later days' rows of other sources)."""
+    return session.exec(
+        select(col(DailyPrice.date))
+        .where(DailyPrice.currency == currency, DailyPrice.source == source)
+        .order_by(col(DailyPrice.date).desc())
+        .limit(1)
+    ).first()
+
+
 def daily_sources(*, conn: Connection, day: dt.date, currency: str = "USD") -> list[str]:
     table = DailyPrice.__table__  # type: ignore[attr-defined]
     query = sa.select(table.c.source).where(table.c.currency == currency, table.c.date == day)
