@@ -2,7 +2,9 @@
 
 The business logic is ``rounds.collect``/``rounds.store_round`` (the code path of `tracker
 fetch`) and ``daily.backfill.store_daily_close``; this module only decides when they run and
-what happens around them.
+what happens around them. On PostgreSQL only the leader runs them, and writes through its
+fenced session (``locks.PostgresLeader``); a new leader's first round waits until the last
+stored round is one interval old.
 """
 
 from __future__ import annotations
@@ -24,30 +26,18 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from tracker import rounds
+from tracker.clock import utc_now
 from tracker.config import Settings
 from tracker.daily import backfill
-from tracker.errors import SourceError, StoreError
+from tracker.errors import Exit, SourceError, StoreError
 from tracker.models import RoundReport
-from tracker.service.locks import PostgresLeader, SQLiteLock
+from tracker.service.locks import LostLeadership, PostgresLeader, SQLiteLock
 from tracker.service.logs import log, log_round
 from tracker.service.metrics import Metrics
 from tracker.store import queries
-from tracker.store.engine import write_connection
+from tracker.store.engine import read_session, write_connection
 
-EXIT_OK = 0
-EXIT_DEGRADED = 1
-EXIT_DB_UNREACHABLE = 3
-EXIT_SCHEDULER_STALLED = 4
 SHUTDOWN_GRACE_S = 8.0  # SIGTERM: the round in flight gets this long to finish or roll back
-
-
-# --- one service per database -----------------------------------------------------------------
-
-
-# --- metrics ----------------------------------------------------------------------------------
-
-
-# --- the service ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -58,10 +48,12 @@ class Service:
     engine: Engine
     lock: SQLiteLock | PostgresLeader
     metrics: Metrics | None = None
-    exit_code: int = EXIT_OK
+    exit_code: int = Exit.OK
     db_failures: int = 0
-    last_tick: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic  # the watchdog's clock
+    last_tick: float = 0.0  # when the last round started, by ``clock``
     _loop: asyncio.AbstractEventLoop | None = None
+    _io_thread: threading.Thread | None = None
     _client: httpx.AsyncClient | None = None
     _inflight: concurrent.futures.Future[rounds.Collected] | None = None
     _daily: concurrent.futures.Future[Any] | None = None
@@ -72,41 +64,109 @@ class Service:
     _scheduler: Any = None
     _client_factory: Callable[[], httpx.AsyncClient] | None = None
 
+    def __post_init__(self) -> None:
+        self.last_tick = self.clock()
+
     # the event loop that runs rounds, in its own thread, with one client for the service
 
     def _start_loop(self) -> None:
+        """Start the loop and build the client; on failure nothing is left running."""
         from tracker.sources.http import make_client
 
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="tracker-io", daemon=True).start()
+        self._loop = asyncio.new_event_loop()
+        self._io_thread = threading.Thread(
+            target=self._loop.run_forever, name="tracker-io", daemon=True
+        )
+        self._io_thread.start()
         factory = self._client_factory or make_client
 
         async def build() -> httpx.AsyncClient:
             return factory()
 
-        self._client = asyncio.run_coroutine_threadsafe(build(), loop).result()
-        self._loop = loop
+        try:
+            self._client = asyncio.run_coroutine_threadsafe(build(), self._loop).result()
+        except BaseException:
+            self._stop_loop()
+            raise
         self._idle.set()
 
     def _stop_loop(self) -> None:
-        if self._loop is None:
+        """Close the client, stop the loop's thread, then close the loop itself."""
+        loop, thread, self._loop, self._io_thread = self._loop, self._io_thread, None, None
+        if loop is None:
             return
         if self._client is not None:
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(2)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+                asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result(2)
+            self._client = None
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(2)
+        if loop.is_running():  # a stuck task holds the thread: leave it to the exit
+            log.error("the service's event loop did not stop")
+            return
+        with contextlib.suppress(Exception):
+            leftover = asyncio.all_tasks(loop)
+            for task in leftover:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+    # leadership (PostgreSQL): only the leader runs jobs, and writes through its own session
+
+    def _writer(self) -> Engine:
+        return self.lock.writer if isinstance(self.lock, PostgresLeader) else self.engine
+
+    def _leads(self, job: str) -> bool:
+        if not isinstance(self.lock, PostgresLeader):
+            return True
+        if self.lock.ensure():
+            return True
+        log.info("standby: another instance leads; not %s", job)
+        return False
+
+    def _too_soon_after_the_last_round(self) -> bool:
+        """A new leader's first round waits until the newest stored round (its
+        predecessor's, perhaps) is one interval old, so a failover adds no extra round."""
+        if not isinstance(self.lock, PostgresLeader) or not self.lock.new_term:
+            return False
+        with read_session(self.engine) as session:
+            newest = queries.recent_rounds(session=session, limit=1)
+        interval = self.settings.schedule.interval_s
+        if newest and (age := (utc_now() - newest[0].started_at).total_seconds()) < interval:
+            log.info(
+                "leading: the newest round started %.1f s ago; the first round of this "
+                "instance waits until it is %g s old", age, interval,
+            )  # fmt: skip
+            return True
+        self.lock.new_term = False
+        return False
+
+    def _lost_leadership(self, e: StoreError) -> bool:
+        """After a failed write: was it the leader's session that went (not a failure of
+        the database)? A session that still holds the lock means the database failed."""
+        if not isinstance(self.lock, PostgresLeader):
+            return False
+        try:
+            if self.lock.holds():
+                return False
+        except StoreError:
+            return False  # no database at all: a database failure
+        self.lock.lost(f"the round was not stored ({e.reason})")
+        return True
 
     # jobs
 
     def fetch_job(self) -> RoundReport | None:
         """One round; failures are logged and counted, never raised into the scheduler."""
-        self.last_tick = time.monotonic()
+        self.last_tick = self.clock()
         if self._stopping.is_set():
             return None
         assert self._loop is not None and self._client is not None
         try:
-            if isinstance(self.lock, PostgresLeader) and not self.lock.ensure():
-                log.info("standby: another instance leads; not fetching")
+            if not self._leads("fetching") or self._too_soon_after_the_last_round():
                 self.db_failures = 0
                 return None
             self._idle.clear()
@@ -114,14 +174,22 @@ class Service:
             self._inflight = asyncio.run_coroutine_threadsafe(coro, self._loop)
             collected = self._inflight.result()
             self._inflight = None  # from here on the round is written whole, not cancelled
-            rr = rounds.store_round(self.engine, collected)
+            rr = rounds.store_round(self._writer(), collected)
         except concurrent.futures.CancelledError:
             log.warning("round cancelled by shutdown while fetching; nothing of it was stored")
+            return None
+        except LostLeadership as e:
+            assert isinstance(self.lock, PostgresLeader)
+            self.lock.lost(f"the round was not stored ({e})")
+            self.db_failures = 0
             return None
         except StoreError as e:
             if not e.operational:
                 raise
-            self._database_failed(e)
+            if self._lost_leadership(e):
+                self.db_failures = 0
+            else:
+                self._database_failed(e)
             return None
         except Exception:
             log.exception("round failed")
@@ -146,20 +214,33 @@ class Service:
         )  # fmt: skip
         if self.db_failures >= limit:
             log.critical("database unreachable for %d rounds: exiting for a restart", limit)
-            self.stop(EXIT_DB_UNREACHABLE)
+            self.stop(Exit.DB_UNREACHABLE)
 
     def daily_job(self) -> None:
         """Store yesterday's daily close: Bitstamp's finished candle when it answers, else
-        the close of our own consensus rounds of that day (backfill.store_daily_close)."""
+        the close of our own consensus rounds of that day (backfill.store_daily_close).
+        On PostgreSQL only the leader does, through its fenced session."""
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        try:
+            if not self._leads("storing the daily close"):
+                return
+        except StoreError as e:
+            log.error("daily close for %s not stored: database unavailable (%s)", day, e.reason)
+            return
         try:
             self._store_exchange_close(day)
         except SourceError as e:
             log.warning("daily close for %s: %s unavailable (%s)", day, backfill.PRIMARY, e.reason)
+        except LostLeadership as e:
+            self._lost_daily(e)
+            return
         except Exception:
             log.exception("daily close for %s from %s failed", day, backfill.PRIMARY)
         try:
-            source = backfill.store_daily_close(engine=self.engine, day=day)
+            source = backfill.store_daily_close(engine=self._writer(), day=day)
+        except LostLeadership as e:
+            self._lost_daily(e)
+            return
         except Exception:
             log.exception("daily close for %s failed", day)
             return
@@ -167,6 +248,10 @@ class Service:
             log.warning("no daily close for %s: no history and no consensus that day", day)
         else:
             log.info("daily close for %s stored from %s", day, source)
+
+    def _lost_daily(self, e: LostLeadership) -> None:
+        assert isinstance(self.lock, PostgresLeader)
+        self.lock.lost(f"the daily close was not stored ({e})")
 
     def _store_exchange_close(self, day: dt.date) -> None:
         assert self._loop is not None and self._client is not None
@@ -180,7 +265,7 @@ class Service:
         finally:
             self._daily = None
         if row is not None:
-            with write_connection(self.engine) as conn:
+            with write_connection(self._writer()) as conn:
                 queries.insert_daily_prices(conn=conn, rows=[row])
 
     def watchdog_check(self) -> bool:
@@ -192,10 +277,10 @@ class Service:
             max(3 * interval, interval + self.settings.fetch.round_timeout_s)
             + self.watchdog_slack_s
         )
-        if time.monotonic() - self.last_tick <= limit:
+        if self.clock() - self.last_tick <= limit:
             return False
         log.critical("no round started for %.0f s: scheduler stalled, exiting", limit)
-        self.stop(EXIT_SCHEDULER_STALLED)
+        self.stop(Exit.STALLED)
         return True
 
     def _watch(self) -> None:
@@ -214,7 +299,7 @@ class Service:
     def stop(self, code: int | None = None) -> None:
         """Ask the service to end; the round in flight is cancelled (it rolls back, or
         finishes its one write transaction if it is already writing)."""
-        if code is not None and self.exit_code == EXIT_OK:
+        if code is not None and self.exit_code == Exit.OK:
             self.exit_code = code
         self._stopping.set()
         for running in (self._inflight, self._daily):
@@ -228,16 +313,19 @@ class Service:
         self.stop()
 
     def run_once(self) -> int:
+        """One round, like `tracker fetch`; the lock is released however it ends."""
         self.lock.acquire()
-        self._start_loop()
         try:
-            rr = self.fetch_job()
+            self._start_loop()
+            try:
+                rr = self.fetch_job()
+            finally:
+                self._stop_loop()
         finally:
-            self._stop_loop()
             self.lock.release()
         if rr is None:
-            return self.exit_code or EXIT_DEGRADED
-        return EXIT_OK if rr.price is not None else EXIT_DEGRADED
+            return self.exit_code or Exit.ERROR
+        return Exit.OK if rr.price is not None else Exit.ERROR
 
     def run(self) -> int:
         """Run until stopped; the lock is released however it ends."""
@@ -286,7 +374,7 @@ class Service:
         except Exception:
             # not swallowed: the scheduler's own failure ends the service for a restart
             log.exception("the scheduler failed")
-            self.exit_code = self.exit_code or EXIT_SCHEDULER_STALLED
+            self.exit_code = self.exit_code or Exit.STALLED
         finally:
             self._stopping.set()
             if not self._idle.wait(SHUTDOWN_GRACE_S):

@@ -39,8 +39,10 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else type(orig).__name__
 
 
-def make_engine(url: str, *, create_dirs: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets a busy timeout, foreign keys and real BEGINs."""
+def make_engine(url: str, *, create_dirs: bool = False, one_session: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets a busy timeout, foreign keys and real BEGINs.
+    ``one_session``: a server database through one connection at a time, so every use is the
+    same session (the service leader's, which holds its advisory lock), replaced when lost."""
     try:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as e:
@@ -53,7 +55,8 @@ def make_engine(url: str, *, create_dirs: bool = False) -> Engine:
         engine = _sqlite_engine(parsed, create_dirs=create_dirs)
     else:
         try:
-            engine = sa.create_engine(parsed, pool_pre_ping=True)
+            one = {"pool_size": 1, "max_overflow": 0} if one_session else {}
+            engine = sa.create_engine(parsed, pool_pre_ping=True, **one)
         except (sa.exc.NoSuchModuleError, ImportError) as e:
             raise StoreError(f"unsupported database URL {redact_url(url)}: {e}") from None
     sa.event.listen(engine, "handle_error", _as_store_error)
