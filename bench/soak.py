@@ -1,6 +1,7 @@
-"""Soak: `tracker run` for a while at a short interval under injected faults, watching for leaks.
+"""Soak: `tracker run` for a while at the shortest interval (1 s) under injected faults, watching
+for leaks.
 
-    python bench/soak.py [--minutes 10] [--interval 0.5] [--chaos 0.25]
+    python bench/soak.py [--minutes 10] [--interval 1] [--chaos 0.25]
 
 Samples the service's resident memory (VmRSS), open file descriptors and the SQLite WAL size
 every 10 s (Linux /proc), then prints the growth over the run. Targets: RSS growth under
@@ -39,7 +40,9 @@ def fds(pid: int) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10)
-    ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument(
+        "--interval", type=float, default=1, help="seconds, at least 1 (the config minimum)"
+    )
     ap.add_argument("--chaos", type=float, default=0.25)
     args = ap.parse_args()
     with FakeExchange() as fx, tempfile.TemporaryDirectory() as tmp:

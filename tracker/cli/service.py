@@ -39,8 +39,14 @@ def run(
     """Run the background service: a fetch round every schedule.interval_s seconds and
     yesterday's daily close shortly after 00:00 UTC. One log line per round on stderr.
 
-    One service per database (a second one exits 1 naming the first). SIGTERM or SIGINT
-    ends the round in flight and exits 0. Exit 3: the database stayed unreachable.
+    One service per database: on SQLite a second one exits 1 naming the first; on
+    PostgreSQL several elect one leader, and the others stand by to take over.
+
+    Exit status: 0 stopped by SIGTERM or SIGINT (the round in flight ends first), or with
+    --once a round that stored a consensus; 1 another instance serves the database (or it
+    cannot be locked), or with --once a degraded round; 3 the database stayed unreachable
+    for schedule.max_db_failures rounds; 4 the scheduler stalled or failed. Restart it on 3
+    and 4 (the systemd unit does).
 
     Example: tracker run --metrics-port 9108 --log-format json
     """
