@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.fake_exchange import FakeExchange
 from tests.service_support import CORE, ServiceProcess, service_toml, wait_until
+from tracker import rounds
 from tracker.config import load_settings
 from tracker.errors import Exit
 from tracker.models import RoundReport
@@ -161,25 +162,40 @@ def until_stored(service: Service, timeout: float = 10) -> RoundReport:
 @pytest.mark.timeout(120)
 def test_a_leader_whose_session_ends_mid_round_stores_nothing(
     services: Callable[[], Service], fake_exchange: FakeExchange, admin: sa.Engine,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """Ten times: the leader stores a round, then its next round hangs on the exchange while
-    another connection terminates its database session. A standby takes over at once; the
-    old leader's round must not be stored, and no round may follow another by less than the
-    interval (the new leader's first round waits for it)."""
+    """Ten times: the leader stores a round, then its next round is slow on the exchange
+    while another connection terminates its database session. A standby takes over, and
+    only then does the old leader try to store its round (held until then, so every try is
+    the worst case). It must store nothing, and no round may follow another by less than
+    the interval (the new leader's first round waits for it)."""
     a, b = services(), services()
     interval = a.settings.schedule.interval_s
     assert a.lock.ensure() and not b.lock.ensure()
     stored: list[RoundReport] = []
 
+    real_store = rounds.store_round
+    holding: dict[str, threading.Event] = {}
+
+    def store_when_released(engine: sa.Engine, collected: rounds.Collected) -> RoundReport:
+        if threading.current_thread().name == "old-leader":  # deterministic: after takeover
+            holding["writing"].set()
+            assert holding["release"].wait(30)
+        return real_store(engine, collected)
+
+    monkeypatch.setattr(rounds, "store_round", store_when_released)
+
     def fail_over(leader: Service, standby: Service) -> None:
         fake_exchange.clear_faults()
         stored.append(until_stored(leader))
-        for name in CORE:
+        for name in CORE:  # the next round is still fetching when its session is ended
             fake_exchange.set_fault(name, delay_s=0.3)
         asked = len(fake_exchange.requests("coinbase"))
+        holding.update(writing=threading.Event(), release=threading.Event())
         fenced: list[RoundReport | None] = []
-        writer = threading.Thread(target=lambda: fenced.append(leader.fetch_job()))
+        writer = threading.Thread(
+            target=lambda: fenced.append(leader.fetch_job()), name="old-leader"
+        )
         writer.start()
         wait_until(lambda: len(fake_exchange.requests("coinbase")) > asked, what="a round")
         terminate_leader(admin)
@@ -189,7 +205,9 @@ def test_a_leader_whose_session_ends_mid_round_stores_nothing(
             if (rr := standby.fetch_job()) is not None:
                 stored.append(rr)
             time.sleep(0.02)
-        writer.join(10)
+        assert holding["writing"].wait(30)  # the old leader fetched its round: it may write now
+        holding["release"].set()
+        writer.join(30)
         assert fenced == [None], "the old leader stored its round after losing the lock"
 
     with caplog.at_level("INFO", logger="tracker.service"):
