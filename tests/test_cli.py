@@ -504,3 +504,32 @@ def test_status_and_db_info_offer_only_table_and_json(run_cli: Run) -> None:
     assert run_cli("db", "info", "--format", "csv").exit_code == 2
     out = run_cli("report", "--offline", "-f", "csv").stdout
     assert ",true," in out and ",True," not in out  # price_stale spelled as in the JSON
+
+
+def test_db_upgrade_adds_the_bundled_closes_an_older_version_lacked(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """A database made by an older version (its bundled series ended 2026-01-13) gains the
+    closes this version ships, and keeps every close it had."""
+    import sqlite3
+
+    assert run_cli("db", "upgrade").exit_code == 0
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        dropped = db.execute(
+            "DELETE FROM daily_prices WHERE source = 'bundled' AND date > '2026-01-13'"
+        ).rowcount
+        db.execute(
+            "UPDATE daily_prices SET close = 1 WHERE source = 'bundled' AND date = '2025-04-14'"
+        )
+    assert dropped > 200
+    done = run_cli("db", "upgrade")
+    assert done.stdout.splitlines() == [
+        "schema is current (0002_source_outcome_index)",
+        f"added {dropped:,} bundled daily close(s) this version ships",
+    ]
+    assert run_cli("db", "upgrade").stdout.count("\n") == 1  # nothing more to add
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        kept = db.execute(
+            "SELECT close FROM daily_prices WHERE source = 'bundled' AND date = '2025-04-14'"
+        ).fetchone()
+    assert kept == (1,)  # a stored close is never replaced

@@ -407,6 +407,9 @@ def test_report_after_a_suspect_round_never_values_at_the_held_price(
     assert "150" not in {h["value"] for h in data["holders"]}
     assert any("suspect" in w for w in data["warnings"])
     assert [r.status for r in rows(db_url)[0]] == ["ok", "suspect"]
+    (held,) = [w for w in data["warnings"] if "suspect" in w]
+    assert held.startswith("the live price $150.00 was held as suspect (")
+    assert "until the next round confirms it" in held and "could not fetch" not in held
 
 
 def test_the_service_logs_a_suspect_round_as_a_warning(

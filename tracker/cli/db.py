@@ -9,20 +9,29 @@ from tracker.cli.app import Context, ShortFormat, ShortFormatOption, db_app, out
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
-    """Create the database or migrate it to the newest schema (opening it does this too).
+    """Create the database or migrate it to the newest schema (opening it does this too),
+    and add the daily closes this version bundles that the database lacks (a database made
+    by an older version keeps its closes and gains the newer ones; nothing is replaced).
 
     Example: tracker --db postgresql+psycopg://tracker@db/tracker db upgrade
     """
+    from tracker.daily.bundled import load_bundled
+    from tracker.store.engine import write_connection
     from tracker.store.migrate import SCHEMA_HEAD
 
     obj: Context = ctx.obj
     opened = obj.open()
     if opened.created:
         out(f"created database at schema {SCHEMA_HEAD}, with bundled history and seeds\n")
-    elif opened.upgraded_from != SCHEMA_HEAD:
+        return
+    if opened.upgraded_from != SCHEMA_HEAD:
         out(f"upgraded schema {opened.upgraded_from} -> {SCHEMA_HEAD}\n")
     else:
         out(f"schema is current ({SCHEMA_HEAD})\n")
+    with write_connection(opened.engine) as conn:
+        added = load_bundled(conn=conn)
+    if added:
+        out(f"added {added:,} bundled daily close(s) this version ships\n")
 
 
 @db_app.command("info")

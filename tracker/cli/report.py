@@ -96,6 +96,11 @@ def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -
     rr = live_round(settings, engine, budget_s=settings.report.fetch_timeout_s)
     if rr.price is not None:
         return []
+    if rr.held is not None:
+        return [
+            f"the live price ${rr.held.price:,.2f} was held as suspect ({rr.held.reason}); "
+            "it is not used until the next round confirms it: using stored prices"
+        ]
     counts = Counter(line.outcome.value for line in rr.lines)
     summary = ", ".join(f"{n} {outcome}" for outcome, n in counts.most_common())
     return [
