@@ -415,3 +415,16 @@ def test_names_are_shown_as_typed_never_read_as_markup(run_cli: Run) -> None:
         assert done.stdout.count(name) == 2, (name, done.stdout)  # the BTC and value headings
     assert "👍" not in done.stdout
     assert "2025-02" in done.stdout and "512,062.05" in done.stdout  # 5 BTC at the January close
+
+
+def test_history_names_where_the_bundled_series_ends(run_cli: Run, tmp_path: Path) -> None:
+    from tests.helpers import bundled_last_day, store_closes
+
+    done = run_cli("history", "--from", "2026-06-01", "--to", "2026-08-31", "-f", "json")
+    assert json.loads(done.stdout)["bundled_series_ends"] == bundled_last_day().isoformat()
+    text = run_cli("history", "--from", "2026-06-01", "--to", "2026-08-31").stdout
+    assert f"the bundled series ends {bundled_last_day()}" in " ".join(text.split())
+    later = bundled_last_day() + dt.timedelta(days=10)
+    store_closes(f"sqlite:///{tmp_path / 'tracker.db'}", {later: Decimal("90000")}, source="bitstamp")
+    args = ("history", "--from", str(later), "--to", str(later), "-f", "json")
+    assert json.loads(run_cli(*args).stdout)["bundled_series_ends"] is None  # not used there

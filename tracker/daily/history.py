@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from tracker.clock import DAY, utc_today
 from tracker.daily import DAILY_SOURCE_PREFERENCE
+from tracker.daily.bundled import BUNDLED_SOURCE
 from tracker.errors import InputError
 from tracker.models import Basis, Bound, DailyPrice, Gap, Holder, HolderInfo, Observation
 from tracker.money import sats_to_btc, value_of
@@ -71,6 +72,7 @@ class Timeline:
     periods: tuple[Period, ...]
     missing: tuple[Gap, ...]  # days without a daily close in [start, end] (up to yesterday)
     currency: str = "USD"
+    bundled_ends: dt.date | None = None  # the bundled series' last day, when a period uses it
 
 
 # --- missing days ---------------------------------------------------------------------------
@@ -359,4 +361,9 @@ def build_timeline(
         periods=tuple(periods),
         missing=tuple(gaps),
         currency=currency,
+        bundled_ends=(
+            queries.daily_span(conn=conn, source=BUNDLED_SOURCE, currency=currency)[1]
+            if any(p.close_source == BUNDLED_SOURCE for p in periods)
+            else None
+        ),
     )

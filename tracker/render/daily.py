@@ -70,6 +70,7 @@ def to_dict(tl: Timeline) -> dict[str, Any]:
             }
             for p in tl.periods
         ],
+        "bundled_series_ends": None if tl.bundled_ends is None else tl.bundled_ends.isoformat(),
         "missing_days": [
             {"from": g.first.isoformat(), "to": g.last.isoformat(), "days": g.days}
             for g in tl.missing
@@ -177,9 +178,10 @@ def render_table(tl: Timeline, *, width: int, color: bool = False) -> str:
     if not tl.periods:
         console.print(cell("No daily closes in this range: run `tracker backfill`."))
     sources = sorted({p.close_source for p in tl.periods}, key=daily_preference)
+    ends = "" if tl.bundled_ends is None else f"; the bundled series ends {tl.bundled_ends}"
     notes = [
         "Close: the last daily close of each period"
-        + (f" (from {', '.join(sources)})" if sources else "")
+        + (f" (from {', '.join(sources)}{ends})" if sources else "")
         + "; holdings as of each period's end.",
         "≥ at least, ~ approximate; undisclosed: no amount published by then (not zero).",
         *gap_lines(tl.missing),
