@@ -122,7 +122,9 @@ def render_round_table(rr: RoundReport, *, width: int, fmt: str = "table", **_: 
     rows += [(name, "fallback", "—", "skipped", "", "0", "core quorum met") for name in rr.skipped]
     if fmt == "table" and width < NARROW:
         # No room for a reason column: the reasons follow the table, one line per source.
-        notes = [f"{r[0]}: {r[6]}" for r in rows if r[6] and r[3] != "accepted"]
+        notes = [f"{r[0]}: {r[6]}" for r in rows if r[6] and r[3] not in ("accepted", "skipped")]
+        if rr.skipped:
+            notes.append(f"Not asked (the core quorum was met): {', '.join(rr.skipped)}")
         compact: list[tuple[str, ...]] = [
             (r[0] + (" (fallback)" if r[1] == "fallback" else ""), r[2], r[3], r[4]) for r in rows
         ]
