@@ -173,3 +173,18 @@ def test_a_fetch_round_fits_the_terminal(
 def test_the_registry_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="no 'yaml' renderer for int"):
         render(3, "yaml")
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_status_fits_the_terminal(
+    run_cli: Run, tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch,
+    width: int,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("COLUMNS", str(width))
+    cfg = tmp_path / "fx.toml"
+    cfg.write_text(fake_exchange.config_toml(timeout_s=1))
+    assert run_cli("--config", str(cfg), "fetch").exit_code == 0
+    done = run_cli("--config", str(cfg), "status")
+    assert done.exit_code == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= width, done.stdout
+    assert "from bitfinex, bitstamp, coinbase, gemini, kraken" in " ".join(done.stdout.split())

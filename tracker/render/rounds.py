@@ -4,6 +4,7 @@ status (`tracker status`) as text, JSON, CSV or Markdown."""
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from tracker.clock import human_age
@@ -278,7 +279,7 @@ def render_status_json(status: Status, **_: Any) -> str:
 
 
 @renders(Status, "table")
-def render_status_table(status: Status, **_: Any) -> str:
+def render_status_table(status: Status, *, width: int, **_: Any) -> str:
     data = status_dict(status)
     lines = [f"Status: {data['status'].upper()} (checked {data['checked_at']})"]
     c = status.consensus
@@ -307,4 +308,13 @@ def render_status_table(status: Status, **_: Any) -> str:
         last = s["last_success"] or "never"
         err = f"; last error {s['last_error']}" if s["last_error"] else ""
         lines.append(f"  {s['name']:<10} {s['accepted']}/{s['asked']}, last success {last}{err}")
-    return "\n".join(lines) + "\n"
+    return "".join(_wrapped(line, width) for line in lines)
+
+
+def _wrapped(line: str, width: int) -> str:
+    """A status line folded to ``width``, its continuation indented under its text."""
+    lead = len(line) - len(line.lstrip(" "))
+    rest = " " * (lead + 2)
+    return (
+        "\n".join(textwrap.wrap(line, width, subsequent_indent=rest, break_on_hyphens=False)) + "\n"
+    )
