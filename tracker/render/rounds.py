@@ -291,7 +291,7 @@ def render_status_table(status: Status, *, width: int, **_: Any) -> str:
             f"{', '.join(c.sources)}, {human_age(c.age)} old "
             f"(fresh up to {int(c.max_age.total_seconds())} s)"
         )
-    lines.append(f"Database: {status.database_url} (schema {status.schema})")
+    lines.append(f"Database (schema {status.schema}): {status.database_url}")
     lines.append(f"Daily prices: newest close {data['daily_prices']['newest'] or 'none'}")
     gaps = data["daily_prices"]["gaps"]
     if gaps:
@@ -312,9 +312,15 @@ def render_status_table(status: Status, *, width: int, **_: Any) -> str:
 
 
 def _wrapped(line: str, width: int) -> str:
-    """A status line folded to ``width``, its continuation indented under its text."""
+    """A status line folded to ``width``, its continuation indented under its text; a word
+    longer than the width (a database URL) is kept whole, on a line of its own."""
     lead = len(line) - len(line.lstrip(" "))
     rest = " " * (lead + 2)
     return (
-        "\n".join(textwrap.wrap(line, width, subsequent_indent=rest, break_on_hyphens=False)) + "\n"
+        "\n".join(
+            textwrap.wrap(
+                line, width, subsequent_indent=rest, break_on_hyphens=False, break_long_words=False
+            )
+        )
+        + "\n"
     )
