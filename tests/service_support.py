@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from tests.fake_exchange import FakeExchange
 from tracker.config import load_settings
 from tracker.service.locks import SQLiteLock
@@ -140,3 +142,14 @@ def assert_consistent(path: Path) -> dict[int, tuple[str, int, int, int]]:
         else:
             assert consensus == 0 and accepted < 3, rid
     return stored
+
+
+@pytest.fixture
+def service_cfg(
+    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A config pointing every source at the fake exchange, in force through TRACKER_CONFIG."""
+    path = tmp_path / "service.toml"
+    path.write_text(service_toml(fake_exchange))
+    monkeypatch.setenv("TRACKER_CONFIG", str(path))
+    return path

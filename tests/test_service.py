@@ -38,15 +38,6 @@ from tracker.service.locks import SQLiteLock
 Run = Callable[..., Result]
 
 
-@pytest.fixture
-def service_cfg(
-    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    path = tmp_path / "service.toml"
-    path.write_text(service_toml(fake_exchange))
-    monkeypatch.setenv("TRACKER_CONFIG", str(path))
-    return path
-
 
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:

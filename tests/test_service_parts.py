@@ -39,15 +39,6 @@ from tracker.store.migrate import open_database
 Run = Callable[..., Result]
 
 
-@pytest.fixture
-def service_cfg(
-    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    path = tmp_path / "service.toml"
-    path.write_text(service_toml(fake_exchange))
-    monkeypatch.setenv("TRACKER_CONFIG", str(path))
-    return path
-
 
 def _locked(*args: object, **kwargs: object) -> int:
     raise StoreError("database is locked", reason="database is locked", operational=True)
