@@ -107,14 +107,24 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point config and database at tmp paths so no test reads a developer's own files."""
+    """Point config and database at tmp paths so no test reads a developer's own files, and
+    undo the logging set-up of an in-process `tracker run` (root handlers and levels), so no
+    test sees another's log configuration."""
+    import logging
+
     monkeypatch.delenv("TRACKER_CONFIG", raising=False)
     monkeypatch.setenv("TRACKER_DATABASE_URL", f"sqlite:///{tmp_path / 'tracker.db'}")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    levels = {n: logging.getLogger(n).level for n in ("apscheduler", "httpx", "tracker.service")}
     yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _pg_admin_url() -> str | None:
