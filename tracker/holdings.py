@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
+from tracker.bounds import OBSERVED
 from tracker.config import Settings
 from tracker.errors import InputError
 from tracker.inputs import check_day, check_slug, check_text, parse_btc, parse_number
@@ -52,12 +53,11 @@ def make_claim(
             f"unknown basis {basis!r}: use one of {', '.join(b.value for b in Basis)}"
         ) from None
     if bound is not None:
-        try:
-            bound_ = Bound(bound)
-        except ValueError:
+        bound_ = next((b for b in OBSERVED if b.value == bound), None)
+        if bound_ is None:  # at_most is only ever derived, never observed
             raise InputError(
-                f"unknown bound {bound!r}: use one of {', '.join(b.value for b in Bound)}"
-            ) from None
+                f"unknown bound {bound!r}: use one of {', '.join(b.value for b in OBSERVED)}"
+            )
     check_day(as_of, today=today, what="as-of date")
     check_text(source, what="the source")
     if note is not None:

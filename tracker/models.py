@@ -24,6 +24,7 @@ from tracker.money import price_to_units, sats_to_btc, units_to_price
 class Bound(StrEnum):
     EXACT = "exact"
     AT_LEAST = "at_least"
+    AT_MOST = "at_most"  # only ever derived (a ratio over an at-least figure): see bounds.py
     APPROXIMATE = "approximate"
 
 

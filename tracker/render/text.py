@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-BOUND_MARK = {Bound.EXACT: "", Bound.AT_LEAST: "≥", Bound.APPROXIMATE: "~"}
+BOUND_MARK = {Bound.EXACT: "", Bound.AT_LEAST: "≥", Bound.AT_MOST: "≤", Bound.APPROXIMATE: "~"}
 # C0 controls but tab and line feed, DEL and the C1 controls: ESC[2J clears a screen, an OSC
 # sequence sets the window title, and C1 CSI (U+009B) does as ESC[ on some terminals.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
