@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
 from tracker.valuation import (
+    Valuation,
     claim_at,
     compare,
     judge,
@@ -166,3 +168,69 @@ def test_a_past_days_close_is_the_price_for_that_day_whatever_the_live_price_age
         assert judge_past(close, far, max_age=max_age).stale is True  # more than half a day off
     consensus = price("1", at(2025, 4, 14, 12, tzinfo=dt.UTC), PriceKind.CONSENSUS)
     assert judge_past(consensus, at(2025, 4, 14, 12, 11, tzinfo=dt.UTC), max_age=max_age).stale
+
+
+def _two(us_bound: Bound, es_bound: Bound) -> list[Valuation]:
+    at = dt.datetime(2025, 4, 14, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(
+            ES, (claim("el-salvador", 6100 * 10**8, D(2025, 4, 1), Basis.REPORTED, 1, es_bound),)
+        ),
+        HolderLedger(
+            US,
+            (claim("united-states", 198_000 * 10**8, D(2025, 3, 7), Basis.ESTIMATE, 2, us_bound),),
+        ),
+    ]
+    return value_all(ledgers, price("84575.75", at), at.date())
+
+
+def test_about_198000_and_at_least_6100_give_an_approximate_total_ratio_and_difference() -> None:
+    rows = _two(Bound.APPROXIMATE, Bound.AT_LEAST)
+    comp = compare(rows)
+    (pair,) = comp.pairs
+    assert comp.total_bound is Bound.APPROXIMATE  # "Total: 204,100 BTC" was shown as exact
+    assert (pair.btc_ratio_bound, pair.value_difference_bound) == (Bound.APPROXIMATE,) * 2
+    us, es = rows
+    assert (us.share_of_supply_bound, us.btc_per_capita_bound) == (Bound.APPROXIMATE,) * 2
+    assert (es.share_of_supply_bound, es.btc_per_capita_bound) == (Bound.AT_LEAST,) * 2
+
+
+@pytest.mark.parametrize(
+    ("us_bound", "es_bound", "total", "ratio"),
+    [
+        (Bound.EXACT, Bound.EXACT, Bound.EXACT, Bound.EXACT),
+        (Bound.AT_LEAST, Bound.EXACT, Bound.AT_LEAST, Bound.AT_LEAST),
+        (Bound.EXACT, Bound.AT_LEAST, Bound.AT_LEAST, Bound.AT_MOST),
+        (Bound.AT_LEAST, Bound.AT_LEAST, Bound.AT_LEAST, Bound.APPROXIMATE),
+    ],
+)
+def test_totals_and_pairs_carry_the_bounds_of_their_terms(
+    us_bound: Bound, es_bound: Bound, total: Bound, ratio: Bound
+) -> None:
+    comp = compare(_two(us_bound, es_bound))
+    (pair,) = comp.pairs
+    assert comp.total_bound is total
+    assert pair.btc_ratio_bound is ratio and pair.value_difference_bound is ratio
+
+
+def test_undisclosed_holders_do_not_make_the_total_less_sure_and_have_no_bounds() -> None:
+    at = dt.datetime(2025, 4, 14, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(ES, (claim("el-salvador", 6100 * 10**8, D(2025, 4, 1), Basis.OFFICIAL, 1),)),
+        HolderLedger(US, (claim("united-states", None, D(2025, 3, 7), Basis.UNDISCLOSED, 2),)),
+    ]
+    rows = value_all(ledgers, price("84575.75", at), at.date())
+    assert compare(rows).total_bound is Bound.EXACT
+    us = rows[1]
+    assert (us.bound, us.share_of_supply_bound, us.btc_per_capita_bound) == (None, None, None)
+
+
+def test_a_ratio_over_a_holder_of_none_has_no_bound() -> None:
+    at = dt.datetime(2025, 4, 14, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(ES, (claim("el-salvador", 0, D(2025, 4, 1), Basis.OFFICIAL, 1),)),
+        HolderLedger(US, (claim("united-states", 10**8, D(2025, 3, 7), Basis.OFFICIAL, 2),)),
+    ]
+    (pair,) = compare(value_all(ledgers, price("84575.75", at), at.date())).pairs
+    assert pair.btc_ratio is None and pair.btc_ratio_bound is None
+    assert pair.value_difference_bound is Bound.EXACT

@@ -2,7 +2,9 @@
 
 A holder's amount at instant t is its latest claim with a known amount and as_of <= t's date;
 claims of the same date are ranked official > reported > estimate, then the newest recorded.
-Values are the exact product btc × price, quantized to cents half-even.
+Values are the exact product btc × price, quantized to cents half-even. Every derived figure
+carries a bound (bounds.py): a holder's share and BTC per person carry its claim's; totals, ratios
+and differences are derived from their terms' (the price is taken as exact).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
 
+from tracker import bounds
 from tracker.clock import DAY
 from tracker.models import (
     Basis,
+    Bound,
     Claim,
     HolderInfo,
     HolderLedger,
@@ -56,6 +60,22 @@ class Valuation:
     def btc(self) -> Decimal | None:
         return None if self.claim is None else self.claim.btc
 
+    @property
+    def bound(self) -> Bound | None:
+        """How sure the amount is, and so its value, share and BTC per person; None when
+        undisclosed. An amount with no bound recorded is shown, and counted, as exact."""
+        if self.claim is None or self.claim.btc is None:
+            return None
+        return self.claim.bound or Bound.EXACT
+
+    @property
+    def share_of_supply_bound(self) -> Bound | None:
+        return None if self.share_of_supply_pct is None else self.bound
+
+    @property
+    def btc_per_capita_bound(self) -> Bound | None:
+        return None if self.btc_per_capita is None else self.bound
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -63,6 +83,8 @@ class Pair:
     b: str
     btc_ratio: Decimal | None  # a ÷ b; None when b holds nothing
     value_difference: Decimal | None  # a − b
+    btc_ratio_bound: Bound | None  # None exactly when the figure is
+    value_difference_bound: Bound | None
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,7 @@ class Comparison:
     total_btc: Decimal
     total_value: Decimal | None
     pairs: tuple[Pair, ...]
+    total_bound: Bound  # of total_btc and total_value alike
 
 
 def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> Valuation:
@@ -112,8 +135,22 @@ def compare(valuations: list[Valuation]) -> Comparison:
         assert big.btc is not None and small.btc is not None
         ratio = None if small.btc == 0 else quantize(divide(big.btc, small.btc), RATIO_QUANTUM)
         diff = None if big.value is None or small.value is None else big.value - small.value
-        pairs.append(Pair(big.holder.slug, small.holder.slug, ratio, diff))
-    return Comparison(total_btc=total_btc, total_value=total_value, pairs=tuple(pairs))
+        assert big.bound is not None and small.bound is not None
+        pairs.append(
+            Pair(
+                big.holder.slug, small.holder.slug, ratio, diff,
+                btc_ratio_bound=None if ratio is None else bounds.ratio(big.bound, small.bound),
+                value_difference_bound=None
+                if diff is None
+                else bounds.difference(big.bound, small.bound),
+            )
+        )  # fmt: skip
+    return Comparison(
+        total_btc=total_btc,
+        total_value=total_value,
+        pairs=tuple(pairs),
+        total_bound=bounds.total(v.bound for v in disclosed if v.bound is not None),
+    )
 
 
 @dataclass(frozen=True)
