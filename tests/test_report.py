@@ -268,8 +268,8 @@ def test_a_holder_with_0_btc_in_json(run_cli: Run) -> None:
     assert us["basis"] == "official" and us["bound"] == "exact"
     es = {h["slug"]: h for h in data["holders"]}["el-salvador"]
     assert data["comparison"]["pairs"] == [
-        {"a": "el-salvador", "b": "united-states", "btc_ratio": None,
-         "value_difference": es["value"]}
+        {"a": "el-salvador", "b": "united-states", "btc_ratio": None, "btc_ratio_bound": None,
+         "value_difference": es["value"], "value_difference_bound": "exact"}
     ]  # fmt: skip
     assert data["comparison"]["total_btc"] == "6209"
     assert not any("United States" in w for w in data["warnings"])  # not "undisclosed"

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from tracker.models import Claim
+from tracker.models import Bound, Claim
 from tracker.render import renders
 from tracker.render.text import (
     cents,
@@ -43,12 +43,15 @@ def to_dict(report: Report) -> dict[str, Any]:
         "comparison": {
             "total_btc": plain(report.comparison.total_btc),
             "total_value": cents(report.comparison.total_value),
+            "total_bound": report.comparison.total_bound.value,  # of both totals
             "pairs": [
                 {
                     "a": p.a,
                     "b": p.b,
                     "btc_ratio": None if p.btc_ratio is None else format(p.btc_ratio, "f"),
+                    "btc_ratio_bound": _bound(p.btc_ratio_bound),
                     "value_difference": cents(p.value_difference),
+                    "value_difference_bound": _bound(p.value_difference_bound),
                 }
                 for p in report.comparison.pairs
             ],
@@ -56,6 +59,10 @@ def to_dict(report: Report) -> dict[str, Any]:
         "changes": {c.label: _change_dict(c) for c in report.changes},
         "warnings": list(report.warnings),
     }
+
+
+def _bound(bound: Bound | None) -> str | None:
+    return None if bound is None else bound.value
 
 
 def _pct(value: Decimal | None) -> str | None:
@@ -117,7 +124,9 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "share_of_supply_pct": None
         if v.share_of_supply_pct is None
         else format(v.share_of_supply_pct, "f"),
+        "share_of_supply_bound": _bound(v.share_of_supply_bound),
         "btc_per_capita": per_capita(v.btc_per_capita),
+        "btc_per_capita_bound": _bound(v.btc_per_capita_bound),
         "cost_basis_usd": plain(cost),
         "unrealized_pnl": cents(unrealized_pnl(v)),
         **extra,
@@ -133,7 +142,8 @@ def render_json(report: Report, **_: Any) -> str:
 
 CSV_FIELDS = (
     "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
-    "share_of_supply_pct", "btc_per_capita", "cost_basis_usd", "unrealized_pnl", "price",
+    "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
+    "cost_basis_usd", "unrealized_pnl", "price",
     "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracker.clock import human_age
-from tracker.models import PriceKind
+from tracker.models import Bound, PriceKind
 from tracker.render import renders
 from tracker.render.report import per_capita
 from tracker.render.text import (
@@ -44,11 +44,40 @@ def price_line(report: Report) -> str:
     return f"Price: ${grouped(p.value, 2)}/BTC, {what}{age}{flag}"
 
 
+def marked(bound: Bound | None, text: str) -> str:
+    """``text`` after its bound's mark (≥ ≤ ~; none for exact)."""
+    return f"{BOUND_MARK[bound] if bound else ''}{text}"
+
+
 def btc_cell(v: Valuation) -> str:
-    if v.claim is None or v.btc is None:
-        return "undisclosed"
-    mark = BOUND_MARK[v.claim.bound] if v.claim.bound else ""
-    return f"{mark}{grouped(v.btc)}"
+    return "undisclosed" if v.btc is None else marked(v.bound, grouped(v.btc))
+
+
+def holder_cells(v: Valuation) -> tuple[str, str, str, str]:
+    """BTC, value, share of supply and BTC per person, each marked with the holder's bound."""
+    share, person = v.share_of_supply_pct, per_capita(v.btc_per_capita)
+    return (
+        btc_cell(v),
+        "—" if v.value is None else marked(v.bound, grouped(v.value, 2)),
+        "—" if share is None else marked(v.share_of_supply_bound, str(share)),
+        "—" if person is None else marked(v.btc_per_capita_bound, person),
+    )
+
+
+_MEANING = {
+    Bound.AT_LEAST: "≥ at least",
+    Bound.AT_MOST: "≤ at most",
+    Bound.APPROXIMATE: "~ approximate",
+}
+
+
+def legend(report: Report) -> str:
+    """What the marks mean: ≥ and ~ always (the reader learns them once), ≤ when it is used."""
+    c = report.comparison
+    used = {c.total_bound, *(v.bound for v in report.valuations)}
+    used |= {b for p in c.pairs for b in (p.btc_ratio_bound, p.value_difference_bound)}
+    shown = [Bound.AT_LEAST, *([Bound.AT_MOST] if Bound.AT_MOST in used else []), Bound.APPROXIMATE]
+    return ", ".join(_MEANING[b] for b in shown) + "."
 
 
 def footnote(v: Valuation) -> str:
@@ -106,17 +135,22 @@ def comparison_lines(report: Report) -> list[str]:
     c = report.comparison
     lines = []
     if any(v.btc is not None for v in report.valuations):
-        share = c.total_btc / 21_000_000 * 100
-        value = "" if c.total_value is None else f" = ${grouped(c.total_value, 2)}"
-        lines.append(
-            f"Total: {grouped(c.total_btc)} BTC{value} ({share:.4f} % of the 21,000,000 BTC supply)"
-        )
+        share = marked(c.total_bound, f"{c.total_btc / 21_000_000 * 100:.4f}")
+        value = "" if c.total_value is None else f" = {marked(c.total_bound, '$')}"
+        value += "" if c.total_value is None else grouped(c.total_value, 2)
+        total = marked(c.total_bound, grouped(c.total_btc))
+        lines.append(f"Total: {total} BTC{value} ({share} % of the 21,000,000 BTC supply)")
     held = {v.holder.slug: v for v in report.valuations}
     for p in c.pairs:
         a, b = held[p.a], held[p.b]
-        more = None if p.value_difference is None else f"${grouped(p.value_difference, 2)} more"
+        more = (
+            None
+            if p.value_difference is None
+            else f"{marked(p.value_difference_bound, '$')}{grouped(p.value_difference, 2)} more"
+        )
         if p.btc_ratio is not None:
-            ratio = f"{a.holder.name} holds {p.btc_ratio}× the BTC of {b.holder.name}"
+            times = marked(p.btc_ratio_bound, f"{p.btc_ratio}×")
+            ratio = f"{a.holder.name} holds {times} the BTC of {b.holder.name}"
             lines.append(ratio if more is None else f"{ratio}, {more}")
         elif a.btc == 0:  # the larger holds none: so do both
             lines.append(f"{a.holder.name} and {b.holder.name} hold none")
@@ -147,13 +181,7 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
         table.add_row(
             *map(
                 cell,
-                (
-                    f"{v.holder.name} [{n}]",
-                    btc_cell(v),
-                    "—" if v.value is None else grouped(v.value, 2),
-                    "—" if v.share_of_supply_pct is None else str(v.share_of_supply_pct),
-                    per_capita(v.btc_per_capita) or "—",
-                ),
+                (f"{v.holder.name} [{n}]", *holder_cells(v)),
             )
         )
     console = text_console(width=width, color=color)
@@ -182,7 +210,7 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
                 f"  {name:<17} {amount:>11} {value:>18}  {basis:<11} {as_of}", markup=False
             )
             console.print(Padding(cell(source, style="dim"), (0, 0, 0, 6)))
-    console.print("≥ at least, ~ approximate. Sources:", style="dim")
+    console.print(f"{legend(report)} Sources:", style="dim")
     for n, v in enumerate(report.valuations, start=1):
         console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
     for warning in report.warnings:
@@ -198,18 +226,12 @@ def render_markdown(report: Report, **_: Any) -> str:
     for n, v in enumerate(report.valuations, start=1):
         shown = v.shown
         basis = "undisclosed" if v.claim is None else v.claim.basis.value
+        amount, value, share, person = holder_cells(v)
+        as_of = "—" if shown is None else shown.as_of
         lines.append(
-            md_row(
-                (
-                    f"{v.holder.name} [^{n}]", btc_cell(v), basis,
-                    "—" if shown is None else shown.as_of,
-                    "—" if v.value is None else grouped(v.value, 2),
-                    "—" if v.share_of_supply_pct is None else v.share_of_supply_pct,
-                    per_capita(v.btc_per_capita) or "—",
-                )
-            )
-        )  # fmt: skip
-    lines += ["", price_line(report), ""]
+            md_row((f"{v.holder.name} [^{n}]", amount, basis, as_of, value, share, person))
+        )
+    lines += ["", legend(report), "", price_line(report), ""]
     lines += [f"- {line}" for line in comparison_lines(report)]
     lines.append("")
     header, rows = change_rows(report)
