@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -234,3 +235,58 @@ def test_a_ratio_over_a_holder_of_none_has_no_bound() -> None:
     (pair,) = compare(value_all(ledgers, price("84575.75", at), at.date())).pairs
     assert pair.btc_ratio is None and pair.btc_ratio_bound is None
     assert pair.value_difference_bound is Bound.EXACT
+
+
+def _pair(us_sats: int, us_bound: Bound, es_sats: int, es_bound: Bound) -> list[Valuation]:
+    at = dt.datetime(2025, 4, 14, tzinfo=dt.UTC)
+    ledgers = [
+        HolderLedger(
+            ES, (claim("el-salvador", es_sats, D(2025, 4, 1), Basis.REPORTED, 1, es_bound),)
+        ),
+        HolderLedger(
+            US, (claim("united-states", us_sats, D(2025, 3, 7), Basis.ESTIMATE, 2, us_bound),)
+        ),
+    ]
+    return value_all(ledgers, price("84575.75", at), at.date())
+
+
+def test_an_at_least_figure_is_rounded_down_and_an_at_most_one_up() -> None:
+    # 200 ÷ 3 = 66.666…: half-even shows 66.67, which "≥" would overstate
+    (pair,) = compare(_pair(200 * 10**8, Bound.AT_LEAST, 3 * 10**8, Bound.EXACT)).pairs
+    assert (pair.btc_ratio, pair.btc_ratio_bound) == (Decimal("66.66"), Bound.AT_LEAST)
+    # 100 ÷ 3 = 33.333…: half-even shows 33.33, which "≤" would understate
+    (pair,) = compare(_pair(100 * 10**8, Bound.EXACT, 3 * 10**8, Bound.AT_LEAST)).pairs
+    assert (pair.btc_ratio, pair.btc_ratio_bound) == (Decimal("33.34"), Bound.AT_MOST)
+    # 31.5 BTC is 0.00015 % of the supply: at least 0.0001 %, not 0.0002 %
+    rows = _pair(10**8, Bound.EXACT, 3_150_000_000, Bound.AT_LEAST)
+    es = next(v for v in rows if v.holder.slug == "el-salvador")
+    assert es.share_of_supply_pct == Decimal("0.0001")
+    comp = compare(rows)
+    assert (comp.total_share_pct, comp.total_bound) == (Decimal("0.0001"), Bound.AT_LEAST)
+
+
+@given(
+    st.integers(min_value=1, max_value=21 * 10**14),
+    st.integers(min_value=1, max_value=21 * 10**14),
+    st.sampled_from([Bound.EXACT, Bound.AT_LEAST, Bound.APPROXIMATE]),
+    st.sampled_from([Bound.EXACT, Bound.AT_LEAST, Bound.APPROXIMATE]),
+)
+def test_shown_ratios_and_shares_never_claim_more_than_the_exact_quotient(
+    a: int, b: int, a_bound: Bound, b_bound: Bound
+) -> None:
+    big, small = max(a, b), min(a, b)
+    rows = _pair(big, a_bound, small, b_bound)
+    (pair,) = compare(rows).pairs
+    if pair.a != "united-states":  # equal amounts: sorted by slug
+        return
+    exact = Fraction(big, small)
+    shown = Fraction(pair.btc_ratio)  # type: ignore[arg-type]
+    assert abs(shown - exact) <= Fraction(1, 100)
+    if pair.btc_ratio_bound is Bound.AT_LEAST:
+        assert shown <= exact
+    elif pair.btc_ratio_bound is Bound.AT_MOST:
+        assert shown >= exact
+    for v, sats in zip(rows, (big, small), strict=True):
+        share, true_share = Fraction(v.share_of_supply_pct), Fraction(sats, 21 * 10**12)  # type: ignore[arg-type]
+        if v.bound is Bound.AT_LEAST:
+            assert share <= true_share

@@ -11,6 +11,7 @@ approximate (``OBSERVED``); ``at_most`` arises from dividing or subtracting by a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN
 
 from tracker.models import Bound
 
@@ -47,3 +48,9 @@ def ratio(a: Bound, b: Bound) -> Bound:
 def difference(a: Bound, b: Bound) -> Bound:
     """The bound of a − b: it moves with a and against b, as a ratio does."""
     return ratio(a, b)
+
+
+def rounding(bound: Bound) -> str:
+    """How to round a figure so that its bound stays true: an at-least figure down, an
+    at-most one up ("≥32.46" from 32.459… would claim more than is known); others half-even."""
+    return {Bound.AT_LEAST: ROUND_FLOOR, Bound.AT_MOST: ROUND_CEILING}.get(bound, ROUND_HALF_EVEN)

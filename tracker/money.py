@@ -58,13 +58,13 @@ def price_problem(value: Decimal) -> str | None:
     return None
 
 
-def quantize(value: Decimal, quantum: Decimal) -> Decimal:
-    """Half-even to ``quantum``, in a context wide enough for any magnitude (the default
-    28 digits would raise InvalidOperation on a large value with many places)."""
+def quantize(value: Decimal, quantum: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """Half-even (or ``rounding``) to ``quantum``, in a context wide enough for any magnitude
+    (the default 28 digits would raise InvalidOperation on a large value with many places)."""
     exponent = quantum.as_tuple().exponent
     assert isinstance(exponent, int)
     digits = max(value.adjusted(), 0) - exponent + 2
-    ctx = Context(prec=max(28, digits), rounding=ROUND_HALF_EVEN, Emax=MAX_EMAX, Emin=MIN_EMIN)
+    ctx = Context(prec=max(28, digits), rounding=rounding, Emax=MAX_EMAX, Emin=MIN_EMIN)
     return value.quantize(quantum, context=ctx)
 
 

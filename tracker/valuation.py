@@ -93,6 +93,7 @@ class Comparison:
     total_value: Decimal | None
     pairs: tuple[Pair, ...]
     total_bound: Bound  # of total_btc and total_value alike
+    total_share_pct: Decimal  # of the 21,000,000 BTC supply, rounded as total_bound allows
 
 
 def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> Valuation:
@@ -101,13 +102,16 @@ def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) ->
         return Valuation(ledger.holder, None, latest_claim(ledger.claims, on), None, None, None)
     btc = claim.btc
     pop = ledger.holder.population
+    way = bounds.rounding(claim.bound or Bound.EXACT)  # a floor's share is rounded down
     return Valuation(
         holder=ledger.holder,
         claim=claim,
         shown=claim,
         value=None if price is None else value_of(btc, price.value),
-        share_of_supply_pct=quantize(divide(btc * 100, MAX_SUPPLY_BTC), SHARE_QUANTUM),
-        btc_per_capita=None if not pop else quantize(divide(btc, Decimal(pop)), PER_CAPITA_QUANTUM),
+        share_of_supply_pct=quantize(divide(btc * 100, MAX_SUPPLY_BTC), SHARE_QUANTUM, way),
+        btc_per_capita=None
+        if not pop
+        else quantize(divide(btc, Decimal(pop)), PER_CAPITA_QUANTUM, way),
     )
 
 
@@ -129,17 +133,23 @@ def compare(valuations: list[Valuation]) -> Comparison:
         if any(x is None for x in values)
         else sum((x for x in values if x is not None), Decimal(0))
     )
+    total_bound = bounds.total(v.bound for v in disclosed if v.bound is not None)
     pairs = []
     ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
     for big, small in combinations(ordered, 2):
         assert big.btc is not None and small.btc is not None
-        ratio = None if small.btc == 0 else quantize(divide(big.btc, small.btc), RATIO_QUANTUM)
-        diff = None if big.value is None or small.value is None else big.value - small.value
         assert big.bound is not None and small.bound is not None
+        ratio_bound = bounds.ratio(big.bound, small.bound)
+        ratio = (
+            None
+            if small.btc == 0
+            else quantize(divide(big.btc, small.btc), RATIO_QUANTUM, bounds.rounding(ratio_bound))
+        )
+        diff = None if big.value is None or small.value is None else big.value - small.value
         pairs.append(
             Pair(
                 big.holder.slug, small.holder.slug, ratio, diff,
-                btc_ratio_bound=None if ratio is None else bounds.ratio(big.bound, small.bound),
+                btc_ratio_bound=None if ratio is None else ratio_bound,
                 value_difference_bound=None
                 if diff is None
                 else bounds.difference(big.bound, small.bound),
@@ -149,7 +159,10 @@ def compare(valuations: list[Valuation]) -> Comparison:
         total_btc=total_btc,
         total_value=total_value,
         pairs=tuple(pairs),
-        total_bound=bounds.total(v.bound for v in disclosed if v.bound is not None),
+        total_bound=total_bound,
+        total_share_pct=quantize(
+            divide(total_btc * 100, MAX_SUPPLY_BTC), SHARE_QUANTUM, bounds.rounding(total_bound)
+        ),
     )
 
 

@@ -135,7 +135,7 @@ def comparison_lines(report: Report) -> list[str]:
     c = report.comparison
     lines = []
     if any(v.btc is not None for v in report.valuations):
-        share = marked(c.total_bound, f"{c.total_btc / 21_000_000 * 100:.4f}")
+        share = marked(c.total_bound, str(c.total_share_pct))
         value = "" if c.total_value is None else f" = {marked(c.total_bound, '$')}"
         value += "" if c.total_value is None else grouped(c.total_value, 2)
         total = marked(c.total_bound, grouped(c.total_btc))
