@@ -122,3 +122,10 @@ def test_exact_figures_are_shown_without_marks(run_cli: Run) -> None:
     assert report(run_cli, *at)["comparison"]["total_bound"] == "exact"
     out = run(run_cli, "-f", "table", *at)
     assert "Total: 206,209 BTC = $" in out and "holds 32.21× the BTC of El Salvador, $" in out
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_each_estimates_value_carries_its_claims_bound(run_cli: Run, fmt: str) -> None:
+    out = run(run_cli, "-f", fmt, "--all-estimates", *AT)
+    block = out[out.index("All estimates") :]
+    assert "~16,745,998,500.00" in block and "≥515,912,075.00" in block

@@ -122,9 +122,8 @@ def estimate_rows(report: Report) -> list[tuple[str, str, str, str, str, str]]:
     for v in report.valuations:
         for e in (report.estimates or {}).get(v.holder.slug, []):
             c = e.claim
-            mark = BOUND_MARK[c.bound] if c.bound else ""
-            amount = "undisclosed" if c.btc is None else f"{mark}{grouped(c.btc)}"
-            value = "—" if e.value is None else grouped(e.value, 2)
+            amount = "undisclosed" if c.btc is None else marked(c.bound, grouped(c.btc))
+            value = "—" if e.value is None else marked(c.bound, grouped(e.value, 2))
             name = v.holder.name + (" *" if e.used else "")
             rows.append((name, amount, value, c.basis.value, c.as_of.isoformat(), c.source))
     return rows
