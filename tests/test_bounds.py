@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -129,3 +130,27 @@ def test_a_ratios_and_a_differences_bound_is_never_tighter_than_the_inputs_allow
 ) -> None:
     (xa, ba, ta), (xb, bb, tb) = a, b
     assert allows(derive(ba, bb), op(xa, xb), op(ta, tb))
+
+
+@pytest.mark.parametrize(
+    ("bound", "factor", "expected"),
+    [
+        (L, Decimal(2), L),
+        (L, Decimal(-2), M),  # a floor times a fall: the change is at most (a bigger loss)
+        (M, Decimal(-1), L),
+        (A, Decimal(-1), A),
+        (E, Decimal(-1), E),
+        (A, Decimal(0), E),  # no price change: no value change, whatever the amount
+    ],
+)
+def test_an_amount_times_an_exact_factor(bound: Bound, factor: Decimal, expected: Bound) -> None:
+    assert bounds.scaled(bound, factor) is expected
+
+
+@given(figures(), st.fractions(min_value=-10, max_value=10))
+def test_a_scaled_bound_is_never_tighter_than_the_amount_allows(
+    a: tuple[Fraction, Bound, Fraction], factor: Fraction
+) -> None:
+    x, bound, true = a
+    derived = bounds.scaled(bound, Decimal(factor.numerator) / Decimal(factor.denominator))
+    assert allows(derived, x * factor, true * factor)

@@ -58,6 +58,7 @@ def test_changes_over_each_horizon_recompute_from_the_daily_closes(run_cli: Run)
     # 1y: nothing was disclosed a year before, so there is no change to show, not a zero
     assert data["changes"]["1y"]["holders"]["el-salvador"] == {
         "value": None, "value_change": None, "value_change_pct": None,
+        "value_change_bound": None, "value_change_pct_bound": None,
     }  # fmt: skip
 
 

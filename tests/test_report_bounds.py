@@ -129,3 +129,36 @@ def test_each_estimates_value_carries_its_claims_bound(run_cli: Run, fmt: str) -
     out = run(run_cli, "-f", fmt, "--all-estimates", *AT)
     block = out[out.index("All estimates") :]
     assert "~16,745,998,500.00" in block and "≥515,912,075.00" in block
+
+
+def test_changes_carry_bounds_one_holding_or_two(run_cli: Run) -> None:
+    # 2025-06-20: El Salvador 6,209 exact since 2025-06-16; 7 days before, at least 6,100
+    changes = report(run_cli, "--at", "2025-06-20")["changes"]
+    es_24h = changes["24h"]["holders"]["el-salvador"]
+    assert (es_24h["value_change_bound"], es_24h["value_change_pct_bound"]) == ("exact", "exact")
+    es_7d = changes["7d"]["holders"][
+        "el-salvador"
+    ]  # the old value was a floor: the change a ceiling
+    assert (es_7d["value_change_bound"], es_7d["value_change_pct_bound"]) == ("at_most",) * 2
+    us_24h = changes["24h"]["holders"]["united-states"]  # about 198,000 BTC at two prices
+    assert (us_24h["value_change_bound"], us_24h["value_change_pct_bound"]) == (
+        "approximate",
+        "exact",  # the percent is the price's, whatever the amount
+    )
+    assert changes["1y"]["holders"]["el-salvador"]["value_change_bound"] is None
+    rows = {
+        r["slug"]: r
+        for r in csv.DictReader(io.StringIO(run(run_cli, "-f", "csv", "--at", "2025-06-20")))
+    }
+    assert rows["el-salvador"]["value_change_bound_7d"] == "at_most"
+    assert rows["el-salvador"]["value_change_pct_bound_7d"] == "at_most"
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.usefixtures("wide")
+def test_human_formats_mark_the_changes(run_cli: Run, fmt: str) -> None:
+    out = run(run_cli, "-f", fmt, "--at", "2025-06-20")
+    es = report(run_cli, "--at", "2025-06-20")["changes"]["7d"]["holders"]["el-salvador"]
+    money = f"{abs(Decimal(es['value_change'])):,.0f}"
+    assert f"≤−${money} (≤−{abs(Decimal(es['value_change_pct']))} %)" in out
+    assert "≥ at least, ≤ at most, ~ approximate." in out

@@ -11,7 +11,7 @@ approximate (``OBSERVED``); ``at_most`` arises from dividing or subtracting by a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from tracker.models import Bound
 
@@ -48,6 +48,16 @@ def ratio(a: Bound, b: Bound) -> Bound:
 def difference(a: Bound, b: Bound) -> Bound:
     """The bound of a − b: it moves with a and against b, as a ratio does."""
     return ratio(a, b)
+
+
+def scaled(bound: Bound, factor: Decimal) -> Bound:
+    """The bound of an amount times an exact ``factor`` (one holding's change in value is its
+    amount times the change in price): a negative factor turns at least into at most."""
+    if factor == 0:
+        return Bound.EXACT
+    if factor > 0:
+        return bound
+    return {Bound.AT_LEAST: Bound.AT_MOST, Bound.AT_MOST: Bound.AT_LEAST}.get(bound, bound)
 
 
 def rounding(bound: Bound) -> str:

@@ -228,6 +228,22 @@ class HolderChange:
     value_then: Decimal | None
     value_change: Decimal | None
     value_change_pct: Decimal | None
+    value_change_bound: Bound | None = None  # None exactly when the figure is
+    value_change_pct_bound: Bound | None = None
+
+
+def _change_bounds(
+    now: Valuation, then: Valuation | None, diff: Decimal | None, pct: Decimal | None
+) -> tuple[Bound | None, Bound | None]:
+    """Bounds of a holder's value change and its percent. One holding at two prices changes by
+    its amount times the price change, and its percent is the price's, exact; two holdings
+    change as a difference does, and their percent (new ÷ old − 1) as a ratio does."""
+    if diff is None or then is None or now.bound is None or then.bound is None:
+        return None, None
+    if now.claim == then.claim:
+        return bounds.scaled(now.bound, diff), None if pct is None else Bound.EXACT
+    pct_bound = None if pct is None else bounds.ratio(now.bound, then.bound)
+    return bounds.difference(now.bound, then.bound), pct_bound
 
 
 @dataclass(frozen=True)
@@ -263,13 +279,15 @@ def change(
     )  # fmt: skip
     p_now = now_price.point.value if fresh and now_price is not None else None
     p_then = then_price.point.value if fresh and then_price is not None else None
-    before = {v.holder.slug: v.value for v in then_values}
+    before = {v.holder.slug: v for v in then_values}
     holders = {}
     for v in now_values:
-        old = before.get(v.holder.slug) if fresh else None
+        past = before.get(v.holder.slug)
+        old = past.value if fresh and past is not None else None
         new = v.value if fresh else None
         diff = None if old is None or new is None else new - old
-        holders[v.holder.slug] = HolderChange(old, diff, pct_change(old, new))
+        pct = pct_change(old, new)
+        holders[v.holder.slug] = HolderChange(old, diff, pct, *_change_bounds(v, past, diff, pct))
     return Change(
         label=label,
         since=since,

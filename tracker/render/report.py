@@ -82,7 +82,9 @@ def _change_dict(c: Change) -> dict[str, Any]:
             slug: {
                 "value": cents(h.value_then),
                 "value_change": cents(h.value_change),
+                "value_change_bound": _bound(h.value_change_bound),
                 "value_change_pct": _pct(h.value_change_pct),
+                "value_change_pct_bound": _bound(h.value_change_pct_bound),
             }
             for slug, h in c.holders.items()
         },
@@ -156,7 +158,13 @@ def render_csv(report: Report, **_: Any) -> str:
     change_fields = [
         f"{k}_{label}"
         for label in labels
-        for k in ("value_change", "value_change_pct", "price_change_pct")
+        for k in (
+            "value_change",
+            "value_change_bound",
+            "value_change_pct",
+            "value_change_pct_bound",
+            "price_change_pct",
+        )
     ]
     price = data["price"] or {}
     rows = []
@@ -167,6 +175,8 @@ def render_csv(report: Report, **_: Any) -> str:
             mine = c["holders"].get(holder["slug"], {})
             changes[f"value_change_{label}"] = mine.get("value_change")
             changes[f"value_change_pct_{label}"] = mine.get("value_change_pct")
+            changes[f"value_change_bound_{label}"] = mine.get("value_change_bound")
+            changes[f"value_change_pct_bound_{label}"] = mine.get("value_change_pct_bound")
             changes[f"price_change_pct_{label}"] = c["price_change_pct"]
         rows.append(
             {

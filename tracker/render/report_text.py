@@ -76,6 +76,12 @@ def legend(report: Report) -> str:
     c = report.comparison
     used = {c.total_bound, *(v.bound for v in report.valuations)}
     used |= {b for p in c.pairs for b in (p.btc_ratio_bound, p.value_difference_bound)}
+    used |= {
+        b
+        for ch in report.changes
+        for h in ch.holders.values()
+        for b in (h.value_change_bound, h.value_change_pct_bound)
+    }
     shown = [Bound.AT_LEAST, *([Bound.AT_MOST] if Bound.AT_MOST in used else []), Bound.APPROXIMATE]
     return ", ".join(_MEANING[b] for b in shown) + "."
 
@@ -109,9 +115,9 @@ def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
             if hc is None or hc.value_change is None:
                 cells.append("—")
             else:
-                cells.append(
-                    f"{signed_money(hc.value_change, 0)} ({signed_pct(hc.value_change_pct)})"
-                )
+                money = marked(hc.value_change_bound, signed_money(hc.value_change, 0))
+                pct = marked(hc.value_change_pct_bound, signed_pct(hc.value_change_pct))
+                cells.append(f"{money} ({pct})")
         rows.append(cells)
     return header, rows
 
