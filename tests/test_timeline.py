@@ -428,3 +428,11 @@ def test_history_names_where_the_bundled_series_ends(run_cli: Run, tmp_path: Pat
     store_closes(f"sqlite:///{tmp_path / 'tracker.db'}", {later: Decimal("90000")}, source="bitstamp")
     args = ("history", "--from", str(later), "--to", str(later), "-f", "json")
     assert json.loads(run_cli(*args).stdout)["bundled_series_ends"] is None  # not used there
+
+
+def test_history_values_carry_their_holdings_bound(run_cli: Run) -> None:
+    """'≥6,100' BTC at an exact close is at least that value: the value cell says so too."""
+    text = run_cli("history", "--from", "2025-04-01", "--to", "2025-04-30", "--holder", "el-salvador")
+    row = next(line for line in text.stdout.splitlines() if line.lstrip().startswith("2025-04"))
+    cells = row.split()
+    assert cells[2] == "≥6,100" and cells[3].startswith("≥"), row

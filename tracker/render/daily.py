@@ -100,6 +100,14 @@ def btc_text(h: Holding) -> str:
     return f"{BOUND_MARK[h.bound] if h.bound else ''}{grouped(h.btc)}"
 
 
+def value_text(h: Holding) -> str:
+    """The value at the period's close, marked with its holding's bound (an exact price times
+    an at-least amount is at least that value)."""
+    if h.value is None:
+        return "—"
+    return f"{BOUND_MARK[h.bound] if h.bound else ''}{grouped(h.value, 2)}"
+
+
 def title(tl: Timeline) -> str:
     return (
         f"BTC/{tl.currency} {INTERVAL_WORD[tl.interval]} close and holdings, {tl.start} to {tl.end}"
@@ -132,7 +140,7 @@ def _wide_table(tl: Timeline) -> Table:
     for p in tl.periods:
         cells = [p.label, grouped(p.close, 2)]
         for held in p.holdings:
-            cells += [btc_text(held), "—" if held.value is None else grouped(held.value, 2)]
+            cells += [btc_text(held), value_text(held)]
         table.add_row(*map(cell, cells))
     return table
 
@@ -157,7 +165,7 @@ def _long_table(tl: Timeline) -> Table:
             if held is None:
                 table.add_row(*map(cell, [*head, "", "", ""]))
                 continue
-            value = "—" if held.value is None else grouped(held.value, 2)
+            value = value_text(held)
             table.add_row(*map(cell, [*head, names[held.slug], btc_text(held), value]))
     return table
 
