@@ -63,7 +63,7 @@ def test_report_json_at_a_date_values_each_holder_exactly(run_cli: Run, db_url: 
     assert set(es) == {
         "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
         "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
-        "cost_basis_usd", "unrealized_pnl",
+        "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl",
     }  # fmt: skip
     assert es["share_of_supply_pct"] == "0.0290" and es["btc_per_capita"] == "0.00096825"
 

@@ -3,8 +3,8 @@
 A holder's amount at instant t is its latest claim with a known amount and as_of <= t's date;
 claims of the same date are ranked official > reported > estimate, then the newest recorded.
 Values are the exact product btc × price, quantized to cents half-even. Every derived figure
-carries a bound (bounds.py): a holder's share and BTC per person carry its claim's; totals, ratios
-and differences are derived from their terms' (the price is taken as exact).
+carries a bound (bounds.py): a holder's share and BTC and USD per person carry its claim's;
+totals, ratios and differences are derived from their terms' (the price is taken as exact).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Valuation:
     value: Decimal | None
     share_of_supply_pct: Decimal | None
     btc_per_capita: Decimal | None
+    usd_per_capita: Decimal | None = None  # value per person, to the cent
 
     @property
     def btc(self) -> Decimal | None:
@@ -75,6 +76,10 @@ class Valuation:
     @property
     def btc_per_capita_bound(self) -> Bound | None:
         return None if self.btc_per_capita is None else self.bound
+
+    @property
+    def usd_per_capita_bound(self) -> Bound | None:
+        return None if self.usd_per_capita is None else self.bound
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,9 @@ def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) ->
         btc_per_capita=None
         if not pop
         else quantize(divide(btc, Decimal(pop)), PER_CAPITA_QUANTUM, way),
+        usd_per_capita=None
+        if not pop or price is None
+        else quantize(divide(multiply(btc, price.value), Decimal(pop)), CENT, way),
     )
 
 

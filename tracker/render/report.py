@@ -129,6 +129,8 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "share_of_supply_bound": _bound(v.share_of_supply_bound),
         "btc_per_capita": per_capita(v.btc_per_capita),
         "btc_per_capita_bound": _bound(v.btc_per_capita_bound),
+        "usd_per_capita": cents(v.usd_per_capita),
+        "usd_per_capita_bound": _bound(v.usd_per_capita_bound),
         "cost_basis_usd": plain(cost),
         "unrealized_pnl": cents(unrealized_pnl(v)),
         **extra,
@@ -145,7 +147,7 @@ def render_json(report: Report, **_: Any) -> str:
 CSV_FIELDS = (
     "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
     "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
-    "cost_basis_usd", "unrealized_pnl", "price",
+    "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl", "price",
     "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")

@@ -98,7 +98,11 @@ def footnote(v: Valuation) -> str:
         f" Cost basis ${grouped(v.claim.cost_basis_usd, 2)}"
         + ("" if pnl is None else f", unrealized P&L {signed_money(pnl)}") + "."
     )  # fmt: skip
-    return f"{v.holder.name}: {basis}{bound}, as of {shown.as_of}. {shown.source}{note}{cost}"
+    person = "" if v.usd_per_capita is None else (
+        f", {marked(v.usd_per_capita_bound, '$')}{grouped(v.usd_per_capita, 2)} per person"
+    )  # fmt: skip
+    where = f"{basis}{bound}, as of {shown.as_of}{person}"
+    return f"{v.holder.name}: {where}. {shown.source}{note}{cost}"
 
 
 def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
