@@ -61,7 +61,8 @@ def test_report_json_at_a_date_values_each_holder_exactly(run_cli: Run, db_url: 
         "generated_at", "at", "currency", "price", "holders", "comparison", "warnings", "changes",
     }  # fmt: skip
     assert set(es) == {
-        "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
+        "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days", "holding_stale",
+        "basis", "source", "value",
         "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
         "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl",
     }  # fmt: skip

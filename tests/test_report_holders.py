@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Callable
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 
 from typer.testing import Result
 
@@ -58,3 +59,47 @@ def test_csv_and_footnotes_show_usd_per_person(run_cli: Run) -> None:
         out = " ".join(run(run_cli, "-f", fmt, "--at", "2025-09-01").split())
         assert "as of 2025-07-24, ≥$63.62 per person." in out, out
         assert "as of 2025-06-16, $107.68 per person." in out, out
+
+
+# --- the holding's age ---------------------------------------------------------------------
+
+
+def warnings(run_cli: Run, *args: str) -> list[str]:
+    return json.loads(run(run_cli, "--format", "json", *args))["warnings"]  # type: ignore[no-any-return]
+
+
+def test_the_holdings_age_is_measured_at_the_reports_instant(run_cli: Run) -> None:
+    rows = holders(run_cli, "--at", "2025-09-01")  # U.S. as of 2025-07-24, El Salvador 06-16
+    us, es = rows["united-states"], rows["el-salvador"]
+    assert (us["holding_age_days"], us["holding_stale"]) == (39, False)
+    assert (es["holding_age_days"], es["holding_stale"]) == (77, False)
+    assert not [w for w in warnings(run_cli, "--at", "2025-09-01") if "days old" in w]
+    es = holders(run_cli, "--at", "2026-06-01")["el-salvador"]
+    assert (es["holding_age_days"], es["holding_stale"]) == (350, True)
+    assert "El Salvador: the figure is 350 days old (as of 2025-06-16); newer ones may exist" in (
+        warnings(run_cli, "--at", "2026-06-01")
+    )
+
+
+def test_the_age_limit_is_configurable_and_shown_in_csv(run_cli: Run, tmp_path: Path) -> None:
+    cfg = tmp_path / "age.toml"
+    cfg.write_text("[report]\nmax_holding_age_days = 60\n")
+    done = run_cli("--config", str(cfg), "report", "--offline", "-f", "csv", "--at", "2025-09-01")
+    assert done.exit_code == 0, done.stderr
+    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(done.stdout))}
+    assert (rows["united-states"]["holding_age_days"], rows["united-states"]["holding_stale"]) == (
+        "39", "false",
+    )  # fmt: skip
+    assert (rows["el-salvador"]["holding_age_days"], rows["el-salvador"]["holding_stale"]) == (
+        "77", "true",
+    )  # fmt: skip
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[report]\nmax_holding_age_days = 0\n")
+    done = run_cli("--config", str(bad), "report", "--offline", "--at", "2025-09-01")
+    assert done.exit_code != 0 and "max_holding_age_days" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_unknown_holding_has_no_age(run_cli: Run) -> None:
+    for h in holders(run_cli, "--at", "2018-01-01").values():
+        assert (h["holding_age_days"], h["holding_stale"]) == (None, None)

@@ -112,6 +112,7 @@ class FetchSettings(_Strict):
 class ReportSettings(_Strict):
     max_price_age_s: float = Field(600, gt=0, le=10 * 365 * 86_400)
     fetch_timeout_s: float = Field(8, gt=0, le=600)  # how long `report` waits for a fresh round
+    max_holding_age_days: int = Field(180, gt=0, le=36_500)  # older holdings are flagged
 
 
 class SourceSettings(_Strict):

@@ -41,6 +41,12 @@ class Report:
     changes: list[Change] = field(default_factory=list)
     estimates: dict[str, list[Estimate]] | None = None  # --all-estimates
     series_ends: dt.date | None = None  # the bundled series' last day, when the price is from it
+    max_holding_age_days: int = 180  # report.max_holding_age_days
+
+    def holding_stale(self, v: Valuation) -> bool | None:
+        """Whether ``v``'s cited observation is older than ``max_holding_age_days``."""
+        age = v.holding_age_days
+        return None if age is None else age > self.max_holding_age_days
 
 
 def _consensus_point(consensus: ConsensusPrice, currency: str) -> PricePoint:
@@ -126,6 +132,7 @@ def assemble_report(
     what_if: Decimal | None = None,
     warnings: list[str] | None = None,
     all_estimates: bool = False,
+    max_holding_age_days: int = 180,
 ) -> Report:
     """A report at ``at`` (None: now), valued at the stored price or a what-if price."""
     instant = at or now
@@ -183,6 +190,13 @@ def assemble_report(
             lg.holder.slug: valuation.all_estimates(lg, point, instant.date()) for lg in ledgers
         }
     for v in valuations:
+        age = v.holding_age_days
+        if v.shown is not None and age is not None and age > max_holding_age_days:
+            notes.append(
+                f"{v.holder.name}: the {'figure' if v.claim else 'observation'} is {age} days old "
+                f"(as of {v.shown.as_of}); "
+                "newer ones may exist"
+            )
         if v.claim is None:
             notes.append(f"{v.holder.name}: amount undisclosed as of {instant.date()}, not zero")
         elif v.claim.bound is Bound.AT_LEAST:
@@ -199,6 +213,7 @@ def assemble_report(
         changes=changes,
         estimates=estimates,
         series_ends=series_ends,
+        max_holding_age_days=max_holding_age_days,
     )
 
 

@@ -56,6 +56,7 @@ class Valuation:
     share_of_supply_pct: Decimal | None
     btc_per_capita: Decimal | None
     usd_per_capita: Decimal | None = None  # value per person, to the cent
+    holding_age_days: int | None = None  # from the cited observation's as_of to the valuation
 
     @property
     def btc(self) -> Decimal | None:
@@ -104,7 +105,9 @@ class Comparison:
 def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> Valuation:
     claim = claim_at(ledger.claims, on)
     if claim is None or claim.btc is None:
-        return Valuation(ledger.holder, None, latest_claim(ledger.claims, on), None, None, None)
+        shown = latest_claim(ledger.claims, on)
+        age = None if shown is None else (on - shown.as_of).days
+        return Valuation(ledger.holder, None, shown, None, None, None, holding_age_days=age)
     btc = claim.btc
     pop = ledger.holder.population
     way = bounds.rounding(claim.bound or Bound.EXACT)  # a floor's share is rounded down
@@ -120,6 +123,7 @@ def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) ->
         usd_per_capita=None
         if not pop or price is None
         else quantize(divide(multiply(btc, price.value), Decimal(pop)), CENT, way),
+        holding_age_days=(on - claim.as_of).days,
     )
 
 

@@ -74,6 +74,7 @@ def report(
             what_if=price,
             warnings=notes,
             all_estimates=all_estimates,
+            max_holding_age_days=settings.report.max_holding_age_days,
         )
     show(result, fmt.value)
 

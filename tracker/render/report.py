@@ -120,6 +120,8 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "btc": plain(v.btc),
         "bound": None if v.claim is None or v.claim.bound is None else v.claim.bound.value,
         "holding_as_of": None if shown is None else shown.as_of.isoformat(),
+        "holding_age_days": v.holding_age_days,
+        "holding_stale": report.holding_stale(v),
         "basis": "undisclosed" if v.claim is None else v.claim.basis.value,
         "source": None if shown is None else shown.source,
         "value": cents(v.value),
@@ -145,7 +147,8 @@ def render_json(report: Report, **_: Any) -> str:
 # --- CSV ------------------------------------------------------------------------------------
 
 CSV_FIELDS = (
-    "slug", "name", "btc", "bound", "holding_as_of", "basis", "source", "value",
+    "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days", "holding_stale", "basis",
+    "source", "value",
     "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
     "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl", "price",
     "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
@@ -171,6 +174,8 @@ def render_csv(report: Report, **_: Any) -> str:
     price = data["price"] or {}
     rows = []
     for holder in data["holders"]:
+        stale = holder["holding_stale"]
+        holder = {**holder, "holding_stale": None if stale is None else str(stale).lower()}
         changes = {}
         for label in labels:
             c = data["changes"][label]
