@@ -10,6 +10,7 @@ from collections.abc import Callable
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+import pytest
 from typer.testing import Result
 
 Run = Callable[..., Result]
@@ -103,3 +104,79 @@ def test_the_age_limit_is_configurable_and_shown_in_csv(run_cli: Run, tmp_path: 
 def test_an_unknown_holding_has_no_age(run_cli: Run) -> None:
     for h in holders(run_cli, "--at", "2018-01-01").values():
         assert (h["holding_age_days"], h["holding_stale"]) == (None, None)
+
+
+# --- --holder and --compare ----------------------------------------------------------------
+
+
+@pytest.fixture
+def bhutan(run_cli: Run) -> None:
+    """A third holder, between the other two: about 10,000 BTC."""
+    result = run_cli(
+        "holdings", "add", "bhutan", "--name", "Bhutan", "--population", "790000",
+        "--btc", "10000", "--bound", "approximate", "--as-of", "2025-05-01",
+        "--basis", "estimate", "--source", "Arkham Intelligence, 2025-05-01",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+
+
+def report(run_cli: Run, *args: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(run(run_cli, "--format", "json", "--at", "2025-09-01", *args))  # type: ignore[no-any-return]
+
+
+@pytest.mark.usefixtures("bhutan")
+def test_every_pair_larger_first_by_default(run_cli: Run) -> None:
+    pairs = [(p["a"], p["b"]) for p in report(run_cli)["comparison"]["pairs"]]
+    assert pairs == [
+        ("united-states", "bhutan"), ("united-states", "el-salvador"), ("bhutan", "el-salvador"),
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("bhutan")
+def test_holder_narrows_the_rows_the_totals_and_the_pairs(run_cli: Run) -> None:
+    data = report(run_cli, "--holder", "el-salvador", "--holder", "bhutan")
+    assert [h["slug"] for h in data["holders"]] == ["bhutan", "el-salvador"]
+    comp = data["comparison"]
+    assert (comp["total_btc"], comp["total_bound"]) == ("16209", "approximate")
+    assert [(p["a"], p["b"]) for p in comp["pairs"]] == [("bhutan", "el-salvador")]
+
+
+@pytest.mark.usefixtures("bhutan")
+def test_compare_picks_one_pair_in_the_order_given(run_cli: Run) -> None:
+    (pair,) = report(run_cli, "--compare", "el-salvador,united-states")["comparison"]["pairs"]
+    assert (pair["a"], pair["b"]) == ("el-salvador", "united-states")
+    assert pair["btc_ratio"] == "0.04"  # 6,209 ÷ at least 198,012: at most 0.0314 → 0.04
+    assert pair["btc_ratio_bound"] == "at_most"
+    out = " ".join(run(run_cli, "--at", "2025-09-01", "--compare", "bhutan,el-salvador").split())
+    assert "Bhutan holds ~1.61× the BTC of El Salvador" in out
+    assert "United States holds" not in out
+    data = json.loads(
+        run(run_cli, "-f", "json", "--at", "2024-06-01", "--compare", "bhutan,el-salvador")
+    )
+    assert data["comparison"]["pairs"] == []
+    assert "no comparison of bhutan with el-salvador: an amount is not known" in data["warnings"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--holder", "atlantis"), "--holder: unknown holder 'atlantis' (known: "),
+        (("--compare", "atlantis,el-salvador"), "--compare: unknown holder 'atlantis' (known: "),
+        (("--compare", "el-salvador"), "--compare 'el-salvador': give two holder slugs as A,B"),
+        (("--compare", "el-salvador,el-salvador"), "--compare: give two different holders"),
+        (
+            ("--holder", "el-salvador", "--compare", "united-states,el-salvador"),
+            "--compare: both holders must be among those given with --holder",
+        ),
+    ],
+)
+def test_bad_holder_or_pair_is_one_line_and_exit_1(
+    run_cli: Run, args: tuple[str, ...], message: str
+) -> None:
+    done = run_cli("report", "--offline", "--at", "2025-09-01", *args)
+    assert done.exit_code == 1, done.stdout
+    assert done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert message in line, line
+    if "known: " in message:
+        assert "el-salvador" in line and "united-states" in line

@@ -14,7 +14,16 @@ from tracker import holdings, valuation
 from tracker.clock import DAY, end_of_day, human_age, start_of_day
 from tracker.config import Settings
 from tracker.daily.history import missing_days
-from tracker.models import Bound, ConsensusPrice, FetchRound, Gap, PriceKind, PricePoint
+from tracker.errors import InputError
+from tracker.models import (
+    Bound,
+    ConsensusPrice,
+    FetchRound,
+    Gap,
+    HolderLedger,
+    PriceKind,
+    PricePoint,
+)
 from tracker.store import queries
 from tracker.store.queries import SourceHealth
 from tracker.valuation import (
@@ -133,6 +142,8 @@ def assemble_report(
     warnings: list[str] | None = None,
     all_estimates: bool = False,
     max_holding_age_days: int = 180,
+    only: tuple[str, ...] | None = None,
+    pair: tuple[str, str] | None = None,
 ) -> Report:
     """A report at ``at`` (None: now), valued at the stored price or a what-if price."""
     instant = at or now
@@ -165,7 +176,7 @@ def assemble_report(
             f"the bundled daily series ends on {series_ends}, before {instant.date()}: "
             "`tracker backfill` fetches the later daily closes"
         )
-    ledgers = holdings.load_ledgers(session=session)
+    ledgers = narrow(holdings.load_ledgers(session=session), only, pair)
     point = None if price is None else price.point
     valuations = valuation.value_all(ledgers, point, instant.date())
     changes = []
@@ -189,6 +200,9 @@ def assemble_report(
         estimates = {
             lg.holder.slug: valuation.all_estimates(lg, point, instant.date()) for lg in ledgers
         }
+    held = {v.holder.slug: v for v in valuations}
+    if pair is not None and any(held[slug].btc is None for slug in pair):
+        notes.append(f"no comparison of {pair[0]} with {pair[1]}: an amount is not known")
     for v in valuations:
         age = v.holding_age_days
         if v.shown is not None and age is not None and age > max_holding_age_days:
@@ -208,13 +222,33 @@ def assemble_report(
         at=at,
         price=price,
         valuations=valuations,
-        comparison=valuation.compare(valuations),
+        comparison=valuation.compare(valuations, pair),
         warnings=notes,
         changes=changes,
         estimates=estimates,
         series_ends=series_ends,
         max_holding_age_days=max_holding_age_days,
     )
+
+
+def narrow(
+    ledgers: list[HolderLedger], only: tuple[str, ...] | None, pair: tuple[str, str] | None
+) -> list[HolderLedger]:
+    """The ledgers of the holders ``only`` names (all when None), after checking that every
+    slug of ``only`` and ``pair`` is known, and that the pair is among those shown."""
+    known = {lg.holder.slug: lg for lg in ledgers}
+    names = ", ".join(known) or "none"
+    for option, slugs in (("--holder", only or ()), ("--compare", pair or ())):
+        for slug in slugs:
+            if slug not in known:
+                raise InputError(f"{option}: unknown holder {slug!r} (known: {names})")
+    if pair is not None and pair[0] == pair[1]:
+        raise InputError(f"--compare: give two different holders, not {pair[0]!r} twice")
+    if only is None:
+        return ledgers
+    if pair is not None and not set(pair) <= set(only):
+        raise InputError("--compare: both holders must be among those given with --holder")
+    return [known[slug] for slug in known if slug in only]
 
 
 def bundled_end(*, session: Session, price: PriceChoice | None) -> dt.date | None:

@@ -135,8 +135,9 @@ def value_all(
     return sorted(rows, key=lambda v: (v.btc is None, -(v.btc or 0), v.holder.slug))
 
 
-def compare(valuations: list[Valuation]) -> Comparison:
-    """Totals over the disclosed holders, and each pair (larger first) by ratio and difference."""
+def compare(valuations: list[Valuation], pair: tuple[str, str] | None = None) -> Comparison:
+    """Totals over the disclosed holders, and each pair (larger first) by ratio and difference;
+    with ``pair``, only that one, ``a ÷ b`` as given (none when either is undisclosed)."""
     disclosed = [v for v in valuations if v.btc is not None]
     total_btc = sum((v.btc for v in disclosed if v.btc is not None), Decimal(0))
     values = [v.value for v in disclosed]
@@ -146,27 +147,13 @@ def compare(valuations: list[Valuation]) -> Comparison:
         else sum((x for x in values if x is not None), Decimal(0))
     )
     total_bound = bounds.total(v.bound for v in disclosed if v.bound is not None)
-    pairs = []
-    ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
-    for big, small in combinations(ordered, 2):
-        assert big.btc is not None and small.btc is not None
-        assert big.bound is not None and small.bound is not None
-        ratio_bound = bounds.ratio(big.bound, small.bound)
-        ratio = (
-            None
-            if small.btc == 0
-            else quantize(divide(big.btc, small.btc), RATIO_QUANTUM, bounds.rounding(ratio_bound))
-        )
-        diff = None if big.value is None or small.value is None else big.value - small.value
-        pairs.append(
-            Pair(
-                big.holder.slug, small.holder.slug, ratio, diff,
-                btc_ratio_bound=None if ratio is None else ratio_bound,
-                value_difference_bound=None
-                if diff is None
-                else bounds.difference(big.bound, small.bound),
-            )
-        )  # fmt: skip
+    if pair is None:
+        ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
+        pairs = [_pair(big, small) for big, small in combinations(ordered, 2)]
+    else:
+        by_slug = {v.holder.slug: v for v in disclosed}
+        a, b = (by_slug.get(slug) for slug in pair)
+        pairs = [] if a is None or b is None else [_pair(a, b)]
     return Comparison(
         total_btc=total_btc,
         total_value=total_value,
@@ -176,6 +163,24 @@ def compare(valuations: list[Valuation]) -> Comparison:
             divide(total_btc * 100, MAX_SUPPLY_BTC), SHARE_QUANTUM, bounds.rounding(total_bound)
         ),
     )
+
+
+def _pair(big: Valuation, small: Valuation) -> Pair:
+    """``big`` against ``small``: the ratio of amounts and the difference of values."""
+    assert big.btc is not None and small.btc is not None
+    assert big.bound is not None and small.bound is not None
+    ratio_bound = bounds.ratio(big.bound, small.bound)
+    ratio = (
+        None
+        if small.btc == 0
+        else quantize(divide(big.btc, small.btc), RATIO_QUANTUM, bounds.rounding(ratio_bound))
+    )
+    diff = None if big.value is None or small.value is None else big.value - small.value
+    return Pair(
+        big.holder.slug, small.holder.slug, ratio, diff,
+        btc_ratio_bound=None if ratio is None else ratio_bound,
+        value_difference_bound=None if diff is None else bounds.difference(big.bound, small.bound),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,16 @@ def report(
             help="List every observation of each holder side by side, not only the one used.",
         ),
     ] = False,
+    holder: Annotated[
+        list[str] | None,
+        typer.Option("--holder", help="Only this holder (slug); repeat for several."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare", metavar="A,B", help="Compare only these two holders (slugs), A ÷ B."
+        ),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Value each holder's reserve and compare them: the main job.
@@ -75,8 +85,22 @@ def report(
             warnings=notes,
             all_estimates=all_estimates,
             max_holding_age_days=settings.report.max_holding_age_days,
+            only=None if not holder else tuple(holder),
+            pair=None if compare is None else parse_pair(compare),
         )
     show(result, fmt.value)
+
+
+def parse_pair(text: str) -> tuple[str, str]:
+    """``A,B`` as two slugs (whether they are known is checked against the store)."""
+    from tracker.errors import InputError
+
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise InputError(
+            f"--compare {text!r}: give two holder slugs as A,B, e.g. united-states,el-salvador"
+        )
+    return parts[0], parts[1]
 
 
 def refresh_if_stale(settings: Settings, engine: Engine, current: dt.datetime) -> list[str]:
