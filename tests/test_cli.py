@@ -117,7 +117,7 @@ def test_csv_and_markdown_carry_the_same_figures(run_cli: Run, fmt: str) -> None
         import csv
         import io
 
-        rows = list(csv.DictReader(io.StringIO(out)))
+        rows = [r for r in csv.DictReader(io.StringIO(out)) if r["row_type"] == "holder"]
         assert [r["slug"] for r in rows] == [h["slug"] for h in ref["holders"]]
 
 

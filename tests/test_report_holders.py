@@ -180,3 +180,33 @@ def test_bad_holder_or_pair_is_one_line_and_exit_1(
     assert message in line, line
     if "known: " in message:
         assert "el-salvador" in line and "united-states" in line
+
+
+# --- CSV: the total and the pairs ----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("bhutan")
+def test_csv_has_a_total_row_and_a_row_per_pair_as_the_json(run_cli: Run) -> None:
+    data = report(run_cli)
+    out = run(run_cli, "-f", "csv", "--at", "2025-09-01")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["row_type"] for r in rows] == ["holder"] * 3 + ["total"] + ["pair"] * 3
+    holder_rows = [r for r in rows if r["row_type"] == "holder"]
+    assert [r["slug"] for r in holder_rows] == [h["slug"] for h in data["holders"]]
+    assert all(r["total_btc"] == "" and r["pair_a"] == "" for r in holder_rows)
+    (total,) = (r for r in rows if r["row_type"] == "total")
+    comp = data["comparison"]
+    assert (total["total_btc"], total["total_value"], total["total_bound"]) == (
+        comp["total_btc"], comp["total_value"], comp["total_bound"],
+    )  # fmt: skip
+    assert (total["holders_counted"], comp["holders_counted"]) == ("3", 3)
+    assert total["total_share_pct"] == "1.0201"  # ~214,221 BTC of 21,000,000: 1.02010 %
+    assert (total["slug"], total["btc"], total["price"]) == ("", "", data["price"]["value"])
+    pairs = [r for r in rows if r["row_type"] == "pair"]
+    for row, pair in zip(pairs, comp["pairs"], strict=True):
+        assert (row["pair_a"], row["pair_b"]) == (pair["a"], pair["b"])
+        for key in ("btc_ratio", "btc_ratio_bound", "value_difference", "value_difference_bound"):
+            assert row[key] == (pair[key] or ""), key
+    narrowed = run(run_cli, "-f", "csv", "--at", "2025-09-01", "--compare", "bhutan,el-salvador")
+    kinds = [r["row_type"] for r in csv.DictReader(io.StringIO(narrowed))]
+    assert kinds == ["holder"] * 3 + ["total", "pair"]

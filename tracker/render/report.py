@@ -44,6 +44,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "total_btc": plain(report.comparison.total_btc),
             "total_value": cents(report.comparison.total_value),
             "total_bound": report.comparison.total_bound.value,  # of both totals
+            "holders_counted": sum(v.btc is not None for v in report.valuations),
             "pairs": [
                 {
                     "a": p.a,
@@ -147,11 +148,16 @@ def render_json(report: Report, **_: Any) -> str:
 # --- CSV ------------------------------------------------------------------------------------
 
 CSV_FIELDS = (
-    "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days", "holding_stale", "basis",
-    "source", "value",
+    "row_type", "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days",
+    "holding_stale", "basis", "source", "value",
     "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
     "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl", "price",
     "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
+)  # fmt: skip
+SUMMARY_FIELDS = (  # the total row's and the pair rows' own columns, after the changes
+    "holders_counted", "total_btc", "total_value", "total_bound", "total_share_pct",
+    "pair_a", "pair_b", "btc_ratio", "btc_ratio_bound", "value_difference",
+    "value_difference_bound",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
@@ -172,6 +178,15 @@ def render_csv(report: Report, **_: Any) -> str:
         )
     ]
     price = data["price"] or {}
+    common = {
+        "price": price.get("value"),
+        "price_kind": price.get("kind"),
+        "price_as_of": price.get("as_of"),
+        "price_stale": None if not price else str(price["stale"]).lower(),  # as in JSON
+        "price_series_ends": price.get("series_ends"),
+        "at": data["at"] or data["generated_at"],
+        "generated_at": data["generated_at"],
+    }
     rows = []
     for holder in data["holders"]:
         stale = holder["holding_stale"]
@@ -185,20 +200,21 @@ def render_csv(report: Report, **_: Any) -> str:
             changes[f"value_change_bound_{label}"] = mine.get("value_change_bound")
             changes[f"value_change_pct_bound_{label}"] = mine.get("value_change_pct_bound")
             changes[f"price_change_pct_{label}"] = c["price_change_pct"]
+        rows.append({"row_type": "holder", **holder, **changes, **common})
+    comp = data["comparison"]
+    rows.append(
+        {
+            "row_type": "total",
+            **{k: comp[k] for k in ("holders_counted", "total_btc", "total_value", "total_bound")},
+            "total_share_pct": format(report.comparison.total_share_pct, "f"),
+            **common,
+        }
+    )
+    for pair in comp["pairs"]:
         rows.append(
-            {
-                **holder,
-                **changes,
-                "price": price.get("value"),
-                "price_kind": price.get("kind"),
-                "price_as_of": price.get("as_of"),
-                "price_stale": None if not price else str(price["stale"]).lower(),  # as in JSON
-                "price_series_ends": price.get("series_ends"),
-                "at": data["at"] or data["generated_at"],
-                "generated_at": data["generated_at"],
-            }
+            {"row_type": "pair", "pair_a": pair["a"], "pair_b": pair["b"], **pair, **common}
         )
-    return csv_text([*CSV_FIELDS, *change_fields], rows, extra="ignore")
+    return csv_text([*CSV_FIELDS, *change_fields, *SUMMARY_FIELDS], rows, extra="ignore")
 
 
 def per_capita(value: Decimal | None) -> str | None:
