@@ -259,8 +259,8 @@ def bundled_end(*, session: Session, price: PriceChoice | None) -> dt.date | Non
         return None
     if price.point.sources != (BUNDLED_SOURCE,):
         return None
-    return queries.newest_daily_date_from(
-        session=session, source=BUNDLED_SOURCE, currency=price.point.currency
+    return queries.newest_daily_date(
+        conn=session.connection(), source=BUNDLED_SOURCE, currency=price.point.currency
     )
 
 
@@ -335,7 +335,7 @@ def gather_status(
         ),
         last_rounds=tuple(rounds),
         sources=tuple(queries.source_health(session=session, source=n) for n in source_names),
-        newest_daily=queries.newest_daily_date(session=session),
+        newest_daily=queries.newest_daily_date(conn=session.connection()),
         gaps=tuple(missing_days(conn=session.connection(), start=since, today=now.date())),
         gaps_since=since,
         database_url=database_url,

@@ -362,7 +362,7 @@ def build_timeline(
         missing=tuple(gaps),
         currency=currency,
         bundled_ends=(
-            queries.daily_span(conn=conn, source=BUNDLED_SOURCE, currency=currency)[1]
+            queries.newest_daily_date(conn=conn, source=BUNDLED_SOURCE, currency=currency)
             if any(p.close_source == BUNDLED_SOURCE for p in periods)
             else None
         ),

@@ -115,19 +115,6 @@ def latest_daily_close(
     return min(rows, key=lambda r: daily_preference(r.source))
 
 
-def newest_daily_date_from(
-    *, session: Session, source: str, currency: str = "USD"
-) -> dt.date | None:
-    """The newest day with a close from ``source`` (the primary-key index read backwards from
-    the newest day: it passes only the later days' rows of other sources)."""
-    return session.exec(
-        select(col(DailyPrice.date))
-        .where(DailyPrice.currency == currency, DailyPrice.source == source)
-        .order_by(col(DailyPrice.date).desc())
-        .limit(1)
-    ).first()
-
-
 def daily_sources(*, conn: Connection, day: dt.date, currency: str = "USD") -> list[str]:
     table = DailyPrice.__table__  # type: ignore[attr-defined]
     query = sa.select(table.c.source).where(table.c.currency == currency, table.c.date == day)
@@ -269,13 +256,16 @@ def recent_rounds(*, session: Session, limit: int = 10) -> list[FetchRound]:
     )
 
 
-def newest_daily_date(*, session: Session, currency: str = "USD") -> dt.date | None:
-    return session.exec(
-        select(col(DailyPrice.date))
-        .where(DailyPrice.currency == currency)
-        .order_by(col(DailyPrice.date).desc())
-        .limit(1)
-    ).first()
+def newest_daily_date(
+    *, conn: Connection, source: str | None = None, currency: str = "USD"
+) -> dt.date | None:
+    """The newest day with a daily close (from ``source``, if given): the primary-key index
+    read backwards from the newest day, one seek whatever the table's size."""
+    table = DailyPrice.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.date).where(table.c.currency == currency)
+    if source is not None:
+        query = query.where(table.c.source == source)
+    return conn.execute(query.order_by(table.c.date.desc()).limit(1)).scalar()
 
 
 # --- the daily series: gaps and cross-checks ------------------------------------------------
