@@ -151,10 +151,14 @@ class HolderSettings(_Strict):
     country_code: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     population: int | None = Field(None, gt=0)
     population_source: str | None = None
+    kind: Literal["state", "state_linked"] = "state"
+    population_year: int | None = Field(None, ge=1900, le=2200)
+    note: str | None = None
 
 
 class HoldingSettings(_Strict):
-    """One seed observation; validated again, with the ledger's rules, when it is applied."""
+    """One of the user's own observations; validated again, with the ledger's rules, when it
+    is applied."""
 
     holder: str
     btc: str | None = None
@@ -164,6 +168,9 @@ class HoldingSettings(_Strict):
     source: str = Field(min_length=1)
     note: str | None = None
     cost_basis_usd: str | None = None
+    scope: Literal["government", "reserve", "subset", "not_sovereign"] = "government"
+    url: str | None = None
+    published: dt.date | None = None
 
 
 class Settings(_Strict):
@@ -215,10 +222,7 @@ class Settings(_Strict):
         slugs = [h.slug for h in self.holders]
         if len(slugs) != len(set(slugs)):
             raise ValueError("holders: a slug is listed twice")
-        for h in self.holdings:
-            if h.holder not in slugs:
-                raise ValueError(f"holdings: holder {h.holder!r} is not listed under [[holders]]")
-        return self
+        return self  # [[holdings]] may name a shipped holder: checked when they are applied
 
 
 def user_config_path() -> Path:
@@ -293,10 +297,6 @@ def load_settings(path: Path | None = None) -> Settings:
     why it was chosen, the key and the reason."""
     chosen, why = find_config(path)
     raw = _read_toml(chosen, why)
-    if "holders" not in raw and "holdings" not in raw and chosen != packaged_config_path():
-        # A config that says nothing of holders keeps the shipped seeds; write
-        # `holders = []` and `holdings = []` to start from an empty ledger instead.
-        raw = {**raw, **_packaged_seeds()}
     try:
         return Settings.model_validate({**raw, "path": chosen, "chosen_because": why})
     except ValidationError as e:
@@ -346,8 +346,8 @@ def describe(settings: Settings, *, db: str | None = None) -> dict[str, Any]:
 
     for section in ("holders", "holdings"):
         items = values.pop(section)
-        origin = "set in the file" if section in raw else "the packaged seeds"
-        shown[section] = {"value": f"{len(items)} entries", "origin": origin}
+        origin = "set in the file" if section in raw else "default"
+        shown[section] = {"value": f"{len(items)} of your own", "origin": origin}
     walk("", values, raw)
     if db:
         origin = "from --db"
@@ -360,11 +360,6 @@ def describe(settings: Settings, *, db: str | None = None) -> dict[str, Any]:
     url = redact_url(database_url(settings, db))
     shown["database.url"] = {"value": url, "origin": origin}
     return {"file": str(chosen), "why": settings.chosen_because, "settings": shown}
-
-
-def _packaged_seeds() -> dict[str, Any]:
-    raw = tomllib.loads(packaged_config_path().read_text(encoding="utf-8"))
-    return {"holders": raw.get("holders", []), "holdings": raw.get("holdings", [])}
 
 
 def database_url(settings: Settings, explicit: str | None) -> str:

@@ -35,6 +35,31 @@ class Basis(StrEnum):
     UNDISCLOSED = "undisclosed"
 
 
+class Scope(StrEnum):
+    """Which coins an observation counts (DESIGN.md, "Holdings")."""
+
+    GOVERNMENT = "government"  # all BTC the state controls, seized coins included
+    RESERVE = "reserve"  # coins formally in a declared reserve
+    SUBSET = "subset"  # one agency's custody or one case's coins
+    NOT_SOVEREIGN = "not_sovereign"  # listed by trackers as the state's, not state property
+
+
+class HolderKind(StrEnum):
+    STATE = "state"
+    STATE_LINKED = "state_linked"  # tied to a state, not its treasury: never counted
+
+
+class Origin(StrEnum):
+    """Where an observation came from: the ledger shipped in the package, the config's
+    ``[[holdings]]``, or the user (``holdings add`` / ``import``); ``seed`` marks the config
+    seeds of schema 0002, which the shipped ledger supersedes."""
+
+    LEDGER = "ledger"
+    CONFIG = "config"
+    USER = "user"
+    SEED = "seed"
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DEVIATION = "deviation"
@@ -120,10 +145,21 @@ class Holder(SQLModel, table=True):
     country_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(2)))
     population: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     population_source: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    kind: str = Field(
+        default="state", sa_column=sa.Column(sa.String(16), nullable=False, server_default="state")
+    )
+    population_year: int | None = Field(default=None, sa_column=sa.Column(sa.Integer))
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    origin: str = Field(
+        default="user", sa_column=sa.Column(sa.String(16), nullable=False, server_default="user")
+    )
+    removed_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
 
 
 class Observation(SQLModel, table=True):
-    """One sourced claim about a holding; never overwritten, only added or removed."""
+    """One sourced claim about a holding; never overwritten. A correction is a new row that
+    ``supersedes`` the old; a removal sets ``removed_at`` (the row stays, so ids are never
+    reused and `holdings sync` does not bring back what a user removed)."""
 
     __tablename__ = "holding_observations"
     __table_args__ = (
@@ -145,6 +181,20 @@ class Observation(SQLModel, table=True):
     recorded_at: dt.datetime = Field(
         default_factory=utc_now, sa_column=sa.Column(UTCDateTime, nullable=False)
     )
+    scope: str = Field(
+        default="government",
+        sa_column=sa.Column(sa.String(16), nullable=False, server_default="government"),
+    )
+    url: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    published: dt.date | None = Field(default=None, sa_column=sa.Column(sa.Date))
+    supersedes: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("holding_observations.id", ondelete="RESTRICT")),
+    )
+    origin: str = Field(
+        default="user", sa_column=sa.Column(sa.String(16), nullable=False, server_default="user")
+    )
+    removed_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
 
 
 class DailyPrice(SQLModel, table=True):
@@ -310,6 +360,10 @@ class HolderInfo:
     country_code: str | None = None
     population: int | None = None
     population_source: str | None = None
+    kind: HolderKind = HolderKind.STATE
+    population_year: int | None = None
+    note: str | None = None
+    id: int | None = None
 
     @classmethod
     def of(cls, row: Any) -> HolderInfo:
@@ -320,6 +374,10 @@ class HolderInfo:
             country_code=row.country_code,
             population=row.population,
             population_source=row.population_source,
+            kind=HolderKind(row.kind),
+            population_year=row.population_year,
+            note=row.note,
+            id=row.id,
         )
 
 
@@ -336,6 +394,21 @@ class Claim:
     note: str | None = None
     cost_basis_usd: Decimal | None = None
     id: int | None = None
+    scope: Scope = Scope.GOVERNMENT
+    url: str | None = None
+    published: dt.date | None = None  # when the source appeared
+    supersedes: int | None = None  # the id of the observation this one corrects
+    origin: Origin = Origin.USER
+    recorded_on: dt.date | None = None  # the day this store learned it
+
+    @property
+    def known_from(self) -> dt.date | None:
+        """The first day a reader could have known this claim (``--as-known-at``): the source's
+        publication for the shipped ledger; for a user's own claims, the day they were
+        recorded here (DESIGN.md, "What was known when")."""
+        if self.origin is Origin.LEDGER and self.published is not None:
+            return self.published
+        return self.recorded_on
 
     @property
     def btc(self) -> Decimal | None:

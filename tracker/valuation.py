@@ -1,7 +1,7 @@
 """Pure valuation: a ledger and a price give per-holder values and comparisons; no I/O.
 
-A holder's amount at instant t is its latest claim with a known amount and as_of <= t's date;
-claims of the same date are ranked official > reported > estimate, then the newest recorded.
+A holder's amount at instant t is its headline on t's date (headline.py: the latest government
+figure, else the latest reserve one), among the claims known at ``known_at``.
 Values are the exact product btc × price, quantized to cents half-even. Every derived figure
 carries a bound (bounds.py): a holder's share and BTC and USD per person carry its claim's;
 totals, ratios and differences are derived from their terms' (the price is taken as exact).
@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import combinations
 
 from tracker import bounds
 from tracker.clock import DAY
+from tracker.headline import Excluded, State, excluded, is_sovereign, standing, visible
 from tracker.models import (
-    Basis,
     Bound,
     Claim,
     HolderInfo,
@@ -30,33 +29,26 @@ from tracker.money import CENT, MAX_SUPPLY_BTC, divide, multiply, quantize, valu
 SHARE_QUANTUM = Decimal("0.0001")  # percent of supply, 4 decimals
 PER_CAPITA_QUANTUM = Decimal("0.00000001")  # BTC per person, to the satoshi
 RATIO_QUANTUM = Decimal("0.01")
-_BASIS_RANK = {Basis.OFFICIAL: 0, Basis.REPORTED: 1, Basis.ESTIMATE: 2, Basis.UNDISCLOSED: 3}
-
-
-def claim_at(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
-    """The claim a valuation on ``on`` uses: the latest one with a known amount."""
-    known = [c for c in claims if c.sats is not None and c.as_of <= on]
-    if not known:
-        return None
-    return max(known, key=lambda c: (c.as_of, -_BASIS_RANK[c.basis], c.id or 0))
-
-
-def latest_claim(claims: tuple[Claim, ...], on: dt.date) -> Claim | None:
-    """The newest claim of any kind on or before ``on`` (to say why a holder is undisclosed)."""
-    seen = [c for c in claims if c.as_of <= on]
-    return max(seen, key=lambda c: (c.as_of, c.id or 0)) if seen else None
+DEFAULT_PAIR = ("united-states", "el-salvador")  # the comparison the project began with
 
 
 @dataclass(frozen=True)
 class Valuation:
     holder: HolderInfo
-    claim: Claim | None  # the claim used; None when undisclosed
-    shown: Claim | None  # the claim the row cites (the used one, or the latest undisclosed one)
+    claim: Claim | None  # the headline used; None when undisclosed or no data
+    shown: Claim | None  # the claim the row cites (the headline, or the newest undisclosed one)
     value: Decimal | None
     share_of_supply_pct: Decimal | None
     btc_per_capita: Decimal | None
     usd_per_capita: Decimal | None = None  # value per person, to the cent
     holding_age_days: int | None = None  # from the cited observation's as_of to the valuation
+    state: State = State.NO_DATA
+    parts: tuple[Claim, ...] = ()  # reserve and subset figures shown with the headline
+
+    @property
+    def divested(self) -> bool:
+        """Valued at 0 BTC: the source says the holder sold or gave up its coins."""
+        return self.claim is not None and self.claim.sats == 0
 
     @property
     def btc(self) -> Decimal | None:
@@ -102,12 +94,21 @@ class Comparison:
     total_share_pct: Decimal  # of the 21,000,000 BTC supply, rounded as total_bound allows
 
 
-def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> Valuation:
-    claim = claim_at(ledger.claims, on)
+def value_holder(
+    ledger: HolderLedger,
+    price: PricePoint | None,
+    on: dt.date,
+    known_at: dt.date | None = None,
+) -> Valuation:
+    at = standing(visible(ledger.claims, known_at), on)
+    claim = at.cited if at.state is State.VALUED else None
     if claim is None or claim.btc is None:
-        shown = latest_claim(ledger.claims, on)
+        shown = at.cited
         age = None if shown is None else (on - shown.as_of).days
-        return Valuation(ledger.holder, None, shown, None, None, None, holding_age_days=age)
+        return Valuation(
+            ledger.holder, None, shown, None, None, None,
+            holding_age_days=age, state=at.state, parts=at.parts,
+        )  # fmt: skip
     btc = claim.btc
     pop = ledger.holder.population
     way = bounds.rounding(claim.bound or Bound.EXACT)  # a floor's share is rounded down
@@ -124,20 +125,46 @@ def value_holder(ledger: HolderLedger, price: PricePoint | None, on: dt.date) ->
         if not pop or price is None
         else quantize(divide(multiply(btc, price.value), Decimal(pop)), CENT, way),
         holding_age_days=(on - claim.as_of).days,
+        state=State.VALUED,
+        parts=at.parts,
     )
 
 
+_STATE_ORDER = {State.VALUED: 0, State.UNDISCLOSED: 1, State.NO_DATA: 2}
+
+
 def value_all(
-    ledgers: list[HolderLedger], price: PricePoint | None, on: dt.date
+    ledgers: list[HolderLedger],
+    price: PricePoint | None,
+    on: dt.date,
+    known_at: dt.date | None = None,
 ) -> list[Valuation]:
-    """Every holder valued on ``on``, largest holding first, undisclosed last."""
-    rows = [value_holder(ledger, price, on) for ledger in ledgers]
-    return sorted(rows, key=lambda v: (v.btc is None, -(v.btc or 0), v.holder.slug))
+    """Every sovereign valued on ``on`` with what was known on ``known_at``: the largest
+    holding first, then the undisclosed, then those with no data."""
+    rows = [
+        value_holder(ledger, price, on, known_at)
+        for ledger in ledgers
+        if is_sovereign(ledger, visible(ledger.claims, known_at))
+    ]
+    return sorted(
+        rows, key=lambda v: (_STATE_ORDER[v.state], -(v.btc or 0), v.holder.name.casefold())
+    )
+
+
+def excluded_all(
+    ledgers: list[HolderLedger], on: dt.date, known_at: dt.date | None = None
+) -> list[Excluded]:
+    """The figures other trackers count and this one does not, largest first, with why."""
+    found = [excluded(lg, visible(lg.claims, known_at), on) for lg in ledgers]
+    return sorted(
+        (e for e in found if e is not None), key=lambda e: (-(e.claim.btc or 0), e.slug)
+    )
 
 
 def compare(valuations: list[Valuation], pair: tuple[str, str] | None = None) -> Comparison:
-    """Totals over the disclosed holders, and each pair (larger first) by ratio and difference;
-    with ``pair``, only that one, ``a ÷ b`` as given (none when either is undisclosed)."""
+    """Totals over the valued holders, and one pair by ratio and difference: ``pair``, ``a ÷ b``
+    as given; by default the U.S. and El Salvador, or the only two valued holders (larger
+    first). No pair when either is not valued."""
     disclosed = [v for v in valuations if v.btc is not None]
     total_btc = sum((v.btc for v in disclosed if v.btc is not None), Decimal(0))
     values = [v.value for v in disclosed]
@@ -147,13 +174,12 @@ def compare(valuations: list[Valuation], pair: tuple[str, str] | None = None) ->
         else sum((x for x in values if x is not None), Decimal(0))
     )
     total_bound = bounds.total(v.bound for v in disclosed if v.bound is not None)
-    if pair is None:
-        ordered = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
-        pairs = [_pair(big, small) for big, small in combinations(ordered, 2)]
-    else:
-        by_slug = {v.holder.slug: v for v in disclosed}
-        a, b = (by_slug.get(slug) for slug in pair)
-        pairs = [] if a is None or b is None else [_pair(a, b)]
+    by_slug = {v.holder.slug: v for v in disclosed}
+    if pair is None and len(disclosed) == 2:
+        big, small = sorted(disclosed, key=lambda v: (-(v.btc or 0), v.holder.slug))
+        pair = (big.holder.slug, small.holder.slug)
+    a, b = (by_slug.get(slug) for slug in pair or DEFAULT_PAIR)
+    pairs = [] if a is None or b is None else [_pair(a, b)]
     return Comparison(
         total_btc=total_btc,
         total_value=total_value,
@@ -331,7 +357,7 @@ class Estimate:
 
 def all_estimates(ledger: HolderLedger, price: PricePoint | None, on: dt.date) -> list[Estimate]:
     """Every claim on or before ``on``, newest first, each valued at the same price."""
-    used = claim_at(ledger.claims, on)
+    used = standing(visible(ledger.claims, None), on).cited
     seen = sorted((c for c in ledger.claims if c.as_of <= on), key=lambda c: (c.as_of, c.id or 0))
     return [
         Estimate(

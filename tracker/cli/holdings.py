@@ -128,18 +128,24 @@ def holdings_remove(
 
 @holdings_app.command("sync")
 def holdings_sync(ctx: typer.Context) -> None:
-    """Re-apply the holders and seed observations of the config; idempotent, never deletes.
+    """Re-apply the shipped ledger, then the config's own holders and observations;
+    idempotent: it never deletes, never overwrites, never brings back what you removed, and
+    names each conflict on stderr.
 
-    Example: tracker --config config.toml holdings sync
+    Example: tracker holdings sync
     """
     from tracker.clock import utc_today
-    from tracker.holdings import sync_seeds
+    from tracker.ledger_sync import sync_ledger
     from tracker.store.engine import write_session
 
     obj: Context = ctx.obj
     settings = obj.settings()
     with write_session(obj.open(settings).engine) as session:
-        result = sync_seeds(session=session, settings=settings, today=utc_today())
-    out(f"{result.added} added, {result.present} already present\n")
+        result = sync_ledger(session=session, settings=settings, today=utc_today())
+    superseded = f", {result.superseded} old seeds superseded" if result.superseded else ""
+    out(
+        f"{result.added} added, {result.present} already present, "
+        f"{result.holders_added} holders added{superseded}\n"
+    )
     for conflict in result.conflicts:
         typer.echo(f"tracker: warning: {conflict}", err=True)

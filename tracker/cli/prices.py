@@ -39,7 +39,7 @@ def sources(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
 
     Example: tracker sources --format json
     """
-    from tracker.report import gather_sources
+    from tracker.status import gather_sources
     from tracker.store.engine import read_session
 
     obj: Context = ctx.obj

@@ -83,8 +83,8 @@ def status(ctx: typer.Context, fmt: ShortFormatOption = ShortFormat.table) -> No
     Example: tracker status --format json
     """
     from tracker.clock import utc_now
-    from tracker.report import gather_status
     from tracker.sources import SPOT
+    from tracker.status import gather_status
     from tracker.store.engine import read_session, redact_url
     from tracker.store.migrate import SCHEMA_HEAD
 

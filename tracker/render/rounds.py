@@ -21,7 +21,7 @@ from tracker.render.text import (
     price_text,
     text_console,
 )
-from tracker.report import Sources, SourceState, Status
+from tracker.status import Sources, SourceState, Status
 
 NARROW = 100  # below this many columns a round's reasons go under its table
 

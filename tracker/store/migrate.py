@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from tracker import holdings
+from tracker import ledger_sync
 from tracker.clock import utc_today
 from tracker.config import Settings
 from tracker.daily import bundled
@@ -22,7 +22,7 @@ from tracker.store.engine import make_engine, redact_url, write_connection
 
 # The newest migration this code knows; tests check it against the Alembic scripts, so
 # opening an up-to-date database never has to import Alembic.
-SCHEMA_HEAD = "0002_source_outcome_index"
+SCHEMA_HEAD = "0003_sovereign_ledger"
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x7472_6163  # "trac": one migrator at a time on a shared PostgreSQL
@@ -98,11 +98,10 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
             )
         _upgrade(conn)
         if before is None:
-            today = today or utc_today()
             bundled.load_bundled(conn=conn)
-            with Session(bind=conn) as session:
-                holdings.sync_seeds(session=session, settings=settings, today=today)
-                session.flush()
+        with Session(bind=conn) as session:  # new, or upgraded: the shipped ledger, applied
+            ledger_sync.sync_ledger(session=session, settings=settings, today=today or utc_today())
+            session.flush()
         return Opened(engine=engine, created=before is None, upgraded_from=before)
 
 

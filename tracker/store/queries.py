@@ -26,24 +26,36 @@ from tracker.models import (
 # --- holders and observations ------------------------------------------------------------
 
 
-def get_holder(*, session: Session, slug: str) -> Holder | None:
-    return session.exec(select(Holder).where(Holder.slug == slug)).first()
+def get_holder(*, session: Session, slug: str, removed: bool = False) -> Holder | None:
+    """The holder with ``slug``; a removed one only when ``removed`` is asked for."""
+    query = select(Holder).where(Holder.slug == slug)
+    if not removed:
+        query = query.where(col(Holder.removed_at).is_(None))
+    return session.exec(query).first()
 
 
 def list_holders(*, session: Session) -> list[Holder]:
-    return list(session.exec(select(Holder).order_by(col(Holder.id))))
+    """The holders not removed, in the order they were added."""
+    query = select(Holder).where(col(Holder.removed_at).is_(None))
+    return list(session.exec(query.order_by(col(Holder.id))))
 
 
-def list_observations(*, session: Session, holder_id: int | None = None) -> list[Observation]:
+def list_observations(
+    *, session: Session, holder_id: int | None = None, removed: bool = False
+) -> list[Observation]:
+    """Observations oldest first; removed ones only when ``removed`` is asked for."""
     query = select(Observation)
     if holder_id is not None:
         query = query.where(Observation.holder_id == holder_id)
+    if not removed:
+        query = query.where(col(Observation.removed_at).is_(None))
     return list(session.exec(query.order_by(col(Observation.as_of), col(Observation.id))))
 
 
 def find_observation(
     *, session: Session, holder_id: int, as_of: dt.date, source: str
 ) -> Observation | None:
+    """The observation with this identity, removed or not (the identity is unique)."""
     return session.exec(
         select(Observation).where(
             Observation.holder_id == holder_id,

@@ -1,0 +1,141 @@
+"""Applying the shipped ledger and the config's own holders and observations to a database:
+when it is created, when it is upgraded, and on `tracker holdings sync`. Idempotent; it never
+deletes, never overwrites what a user stored, and never brings back what a user removed: each
+such case is reported as a conflict, and the user's row is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+from sqlmodel import Session
+
+from tracker.config import Settings
+from tracker.holdings import add_claim, make_claim, make_holder, upsert_holder
+from tracker.ledger_csv import read_holders, read_observations, shipped_text
+from tracker.models import Claim, HolderInfo, Observation, Origin
+from tracker.store import queries
+
+# The 0002 config seed of "at least 198,012 BTC" was dated the day of the report; the shipped
+# ledger dates it the day Arkham's figure describes. Every other seed keeps its date.
+_LEGACY_DATE_MOVES = {("united-states", dt.date(2025, 7, 24)): dt.date(2025, 7, 23)}
+
+
+@dataclass
+class SyncResult:
+    added: int = 0
+    present: int = 0
+    holders_added: int = 0
+    superseded: int = 0  # 0002 config seeds replaced by their sourced rows
+    conflicts: list[str] = field(default_factory=list)
+
+
+def sync_ledger(*, session: Session, settings: Settings, today: dt.date) -> SyncResult:
+    """Apply the shipped ledger, then the config's ``[[holders]]`` and ``[[holdings]]``."""
+    result = SyncResult()
+    own = {h.slug for h in settings.holders}
+    for info in read_holders(shipped_text("holders.csv"), name="holders.csv", today=today):
+        if info.slug not in own:
+            _apply_holder(session, info, result)
+    shipped = read_observations(
+        shipped_text("observations.csv"), name="observations.csv", today=today,
+        origin=Origin.LEDGER,
+    )  # fmt: skip
+    for _, claim in shipped:
+        _apply_claim(session, claim, result, what="the shipped ledger")
+    _supersede_legacy_seeds(session, result)
+    for h in settings.holders:
+        info = make_holder(**h.model_dump(), today=today)
+        upsert_holder(session=session, info=info, origin=Origin.CONFIG)
+    for seed in settings.holdings:
+        claim = make_claim(**seed.model_dump(), origin=Origin.CONFIG, today=today)
+        if queries.get_holder(session=session, slug=claim.holder) is None:
+            result.conflicts.append(
+                f"config: [[holdings]] names holder {claim.holder!r}, which is neither shipped "
+                "nor under [[holders]]: add it there"
+            )
+            continue
+        _apply_claim(session, claim, result, what="the config")
+    session.flush()
+    return result
+
+
+def _apply_holder(session: Session, info: HolderInfo, result: SyncResult) -> None:
+    existing = queries.get_holder(session=session, slug=info.slug, removed=True)
+    if existing is None:
+        upsert_holder(session=session, info=info, origin=Origin.LEDGER)
+        result.holders_added += 1
+    elif existing.removed_at is not None:
+        result.conflicts.append(
+            f"holder {info.slug} was removed here; it stays removed "
+            f"(`tracker holders add {info.slug} ...` brings it back)"
+        )
+    elif existing.origin in (Origin.LEDGER, Origin.SEED):
+        upsert_holder(session=session, info=info, origin=Origin.LEDGER)
+    elif replace(HolderInfo.of(existing), id=None) != info:
+        result.conflicts.append(
+            f"holder {info.slug} was added here before the shipped ledger had it; yours is kept"
+        )
+
+
+def _same(obs: Observation, claim: Claim) -> bool:
+    return (
+        obs.sats == claim.sats
+        and obs.bound == (None if claim.bound is None else claim.bound.value)
+        and obs.basis == claim.basis.value
+        and obs.scope == claim.scope.value
+        and obs.url == claim.url
+        and obs.published == claim.published
+    )
+
+
+def _apply_claim(session: Session, claim: Claim, result: SyncResult, *, what: str) -> None:
+    holder = queries.get_holder(session=session, slug=claim.holder, removed=True)
+    if holder is None or holder.id is None or holder.removed_at is not None:
+        return  # a removed holder's observations stay out (reported with the holder)
+    existing = queries.find_observation(
+        session=session, holder_id=holder.id, as_of=claim.as_of, source=claim.source
+    )
+    where = f"{claim.holder} {claim.as_of}"
+    if existing is None:
+        add_claim(session=session, claim=claim)
+        result.added += 1
+    elif existing.removed_at is not None:
+        result.conflicts.append(
+            f"{where}: observation {existing.id} from {what} was removed here; it stays removed"
+        )
+    elif not _same(existing, claim):
+        result.conflicts.append(
+            f"{where}: stored observation {existing.id} differs from {what}; it was kept "
+            "(remove it, then sync, to take the other figure)"
+        )
+    else:
+        result.present += 1
+
+
+def _supersede_legacy_seeds(session: Session, result: SyncResult) -> None:
+    """Point each shipped row at the 0002 config seed it replaces (same holder, date, scope),
+    so the seed leaves reports and stays in the ledger's history."""
+    rows = queries.list_observations(session=session)
+    corrected = {o.supersedes for o in rows if o.supersedes is not None}
+    slug_of = {h.id: h.slug for h in queries.list_holders(session=session)}
+    for seed in rows:
+        if seed.origin != Origin.SEED or seed.id is None or seed.id in corrected:
+            continue
+        if seed.holder_id not in slug_of:
+            continue
+        key = (slug_of[seed.holder_id], seed.as_of)
+        day = _LEGACY_DATE_MOVES.get(key, seed.as_of)
+        match = next(
+            (
+                o for o in rows
+                if o.holder_id == seed.holder_id and o.as_of == day and o.scope == seed.scope
+                and o.origin == Origin.LEDGER and o.supersedes is None
+            ),
+            None,
+        )  # fmt: skip
+        if match is not None:
+            match.supersedes = seed.id
+            session.add(match)
+            corrected.add(seed.id)
+            result.superseded += 1
