@@ -107,14 +107,13 @@ def excluded(ledger: HolderLedger, claims: tuple[Claim, ...], on: dt.date) -> Ex
     h = ledger.holder
     if h.kind is HolderKind.STATE_LINKED:
         found = _newest(c for c in claims if c.sats is not None and c.as_of <= on)
-        why = h.note or "tied to a state, not its treasury"
-        reason = f"state-linked, not a government treasury: {why}"
+        reason = f"state-linked: {h.note or 'tied to a state, not its treasury'}"
     else:
         found = _newest(
             c for c in claims
             if c.scope is Scope.NOT_SOVEREIGN and c.sats is not None and c.as_of <= on
         )  # fmt: skip
-        reason = "not state property" + (f": {found.note}" if found and found.note else "")
+        reason = (found.note if found and found.note else None) or "not state property"
     if found is None:
         return None
     return Excluded(h.slug, h.name, found, reason)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from tracker import holdings, valuation
 from tracker.clock import DAY, end_of_day, human_age, start_of_day
 from tracker.errors import InputError
+from tracker.headline import Excluded, State
 from tracker.models import (
     Bound,
     ConsensusPrice,
@@ -45,6 +46,9 @@ class Report:
     estimates: dict[str, list[Estimate]] | None = None  # --all-estimates
     series_ends: dt.date | None = None  # the bundled series' last day, when the price is from it
     max_holding_age_days: int = 180  # report.max_holding_age_days
+    as_known_at: dt.date | None = None  # only what was published (or recorded) by then
+    excluded: list[Excluded] = field(default_factory=list)  # listed elsewhere, not counted
+    schema_version: int = 2  # of the JSON: 2 is the sovereign ledger's (DESIGN.md)
 
     def holding_stale(self, v: Valuation) -> bool | None:
         """Whether ``v``'s cited observation is older than ``max_holding_age_days``."""
@@ -138,8 +142,10 @@ def assemble_report(
     max_holding_age_days: int = 180,
     only: tuple[str, ...] | None = None,
     pair: tuple[str, str] | None = None,
+    as_known_at: dt.date | None = None,
 ) -> Report:
-    """A report at ``at`` (None: now), valued at the stored price or a what-if price."""
+    """A report at ``at`` (None: now), valued at the stored price or a what-if price, from the
+    observations known on ``as_known_at`` (None: all of them)."""
     instant = at or now
     notes = list(warnings or [])
     if what_if is not None:
@@ -172,7 +178,7 @@ def assemble_report(
         )
     ledgers = narrow(holdings.load_ledgers(session=session), only, pair)
     point = None if price is None else price.point
-    valuations = valuation.value_all(ledgers, point, instant.date())
+    valuations = valuation.value_all(ledgers, point, instant.date(), as_known_at)
     changes = []
     if what_if is None:
         for label, span in valuation.HORIZONS:
@@ -181,7 +187,7 @@ def assemble_report(
                 session=session, since=since, known_at=instant, max_age=max_price_age
             )
             then_values = valuation.value_all(
-                ledgers, None if then is None else then.point, since.date()
+                ledgers, None if then is None else then.point, since.date(), as_known_at
             )
             changes.append(
                 valuation.change(
@@ -195,22 +201,9 @@ def assemble_report(
             lg.holder.slug: valuation.all_estimates(lg, point, instant.date()) for lg in ledgers
         }
     held = {v.holder.slug: v for v in valuations}
-    if pair is not None and any(held[slug].btc is None for slug in pair):
+    if pair is not None and any(slug not in held or held[slug].btc is None for slug in pair):
         notes.append(f"no comparison of {pair[0]} with {pair[1]}: an amount is not known")
-    for v in valuations:
-        age = v.holding_age_days
-        if v.shown is not None and age is not None and age > max_holding_age_days:
-            notes.append(
-                f"{v.holder.name}: the {'figure' if v.claim else 'observation'} is {age} days old "
-                f"(as of {v.shown.as_of}); "
-                "newer ones may exist"
-            )
-        if v.claim is None:
-            notes.append(f"{v.holder.name}: amount undisclosed as of {instant.date()}, not zero")
-        elif v.claim.bound is Bound.AT_LEAST:
-            notes.append(
-                f"{v.holder.name}: the source says at least this much; the value is a floor"
-            )
+    notes += holder_warnings(valuations, instant.date(), max_holding_age_days)
     return Report(
         generated_at=now,
         at=at,
@@ -222,7 +215,34 @@ def assemble_report(
         estimates=estimates,
         series_ends=series_ends,
         max_holding_age_days=max_holding_age_days,
+        as_known_at=as_known_at,
+        excluded=valuation.excluded_all(ledgers, instant.date(), as_known_at),
     )
+
+
+def holder_warnings(valuations: list[Valuation], on: dt.date, max_age_days: int) -> list[str]:
+    """One line per kind of caveat, naming the holders it concerns: old figures, floors,
+    amounts undisclosed and holders without data (neither of the last two is zero)."""
+    old = [
+        f"{v.holder.name} ({v.shown.as_of})"
+        for v in valuations
+        if v.shown is not None and (v.holding_age_days or 0) > max_age_days
+    ]
+    floors = [v.holder.name for v in valuations if v.bound is Bound.AT_LEAST]
+    hidden = [v.holder.name for v in valuations if v.state is State.UNDISCLOSED]
+    empty = [v.holder.name for v in valuations if v.state is State.NO_DATA]
+    notes = []
+    if old:
+        notes.append(f"older than {max_age_days} days, newer figures may exist: {', '.join(old)}")
+    if floors:
+        notes.append(
+            f"the source says at least this much, the value is a floor: {', '.join(floors)}"
+        )
+    if hidden:
+        notes.append(f"amount undisclosed as of {on}, not zero: {', '.join(hidden)}")
+    if empty:
+        notes.append(f"no observation on or before {on} (no data, not zero): {', '.join(empty)}")
+    return notes
 
 
 def narrow(

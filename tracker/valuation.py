@@ -156,9 +156,7 @@ def excluded_all(
 ) -> list[Excluded]:
     """The figures other trackers count and this one does not, largest first, with why."""
     found = [excluded(lg, visible(lg.claims, known_at), on) for lg in ledgers]
-    return sorted(
-        (e for e in found if e is not None), key=lambda e: (-(e.claim.btc or 0), e.slug)
-    )
+    return sorted((e for e in found if e is not None), key=lambda e: (-(e.claim.btc or 0), e.slug))
 
 
 def compare(valuations: list[Valuation], pair: tuple[str, str] | None = None) -> Comparison:

@@ -46,6 +46,14 @@ def report(
             "--compare", metavar="A,B", help="Compare only these two holders (slugs), A ÷ B."
         ),
     ] = None,
+    as_known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--as-known-at",
+            metavar="DATE",
+            help="Use only observations published by DATE (yours: recorded by then).",
+        ),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Value each holder's reserve and compare them: the main job.
@@ -53,16 +61,21 @@ def report(
     Every row names its source, basis and date; the price line names its kind,
     timestamp, sources and age, and flags it when stale.
 
-    Example: tracker report --at 2025-04-14 --format json
+    Example: tracker report --at 2025-06-30 --as-known-at 2025-01-01
     """
     from tracker.clock import utc_now
-    from tracker.inputs import parse_at, parse_number
+    from tracker.inputs import parse_at, parse_date, parse_number
     from tracker.report import assemble_report
     from tracker.store.engine import read_session
 
     obj: Context = ctx.obj
     current = utc_now()
     instant = None if at is None else parse_at(at, current=current)
+    known = (
+        None
+        if as_known_at is None
+        else parse_date(as_known_at, today=current.date(), what="--as-known-at")
+    )
     price = (
         None
         if what_if is None
@@ -87,6 +100,7 @@ def report(
             max_holding_age_days=settings.report.max_holding_age_days,
             only=None if not holder else tuple(holder),
             pair=None if compare is None else parse_pair(compare),
+            as_known_at=known,
         )
     show(result, fmt.value)
 

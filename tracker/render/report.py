@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from tracker.headline import Excluded
 from tracker.models import Bound, Claim
 from tracker.render import renders
 from tracker.render.text import (
@@ -25,8 +26,10 @@ def to_dict(report: Report) -> dict[str, Any]:
     """The stable JSON shape of DESIGN.md: decimals as strings, instants ISO 8601 with Z."""
     price = report.price
     return {
+        "schema_version": report.schema_version,
         "generated_at": iso(report.generated_at),
         "at": None if report.at is None else iso(report.at),
+        "as_known_at": None if report.as_known_at is None else report.as_known_at.isoformat(),
         "currency": report.currency,
         "price": None
         if price is None
@@ -45,6 +48,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "total_value": cents(report.comparison.total_value),
             "total_bound": report.comparison.total_bound.value,  # of both totals
             "holders_counted": sum(v.btc is not None for v in report.valuations),
+            "total_share_pct": format(report.comparison.total_share_pct, "f"),
             "pairs": [
                 {
                     "a": p.a,
@@ -57,8 +61,40 @@ def to_dict(report: Report) -> dict[str, Any]:
                 for p in report.comparison.pairs
             ],
         },
+        "excluded": [_excluded_dict(e) for e in report.excluded],
         "changes": {c.label: _change_dict(c) for c in report.changes},
         "warnings": list(report.warnings),
+    }
+
+
+def _excluded_dict(e: Excluded) -> dict[str, Any]:
+    c = e.claim
+    return {
+        "slug": e.slug,
+        "name": e.name,
+        "btc": plain(c.btc),
+        "bound": _bound(c.bound),
+        "as_of": c.as_of.isoformat(),
+        "basis": c.basis.value,
+        "scope": c.scope.value,
+        "source": c.source,
+        "url": c.url,
+        "reason": e.reason,
+    }
+
+
+def part_dict(c: Claim) -> dict[str, Any]:
+    """A reserve or subset figure shown with a holder's headline (never added to it)."""
+    return {
+        "scope": c.scope.value,
+        "btc": plain(c.btc),
+        "bound": _bound(c.bound),
+        "basis": c.basis.value,
+        "as_of": c.as_of.isoformat(),
+        "source": c.source,
+        "url": c.url,
+        "published": None if c.published is None else c.published.isoformat(),
+        "note": c.note,
     }
 
 
@@ -95,11 +131,16 @@ def _change_dict(c: Change) -> dict[str, Any]:
 def claim_dict(c: Claim) -> dict[str, Any]:
     """One observation as JSON/CSV fields (decimals as strings)."""
     return {
+        "id": c.id,
         "btc": plain(c.btc),
         "bound": None if c.bound is None else c.bound.value,
         "as_of": c.as_of.isoformat(),
         "basis": c.basis.value,
+        "scope": c.scope.value,
         "source": c.source,
+        "url": c.url,
+        "published": None if c.published is None else c.published.isoformat(),
+        "supersedes": c.supersedes,
         "note": c.note,
         "cost_basis_usd": plain(c.cost_basis_usd),
     }
@@ -118,13 +159,26 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
     return {
         "slug": v.holder.slug,
         "name": v.holder.name,
+        "kind": v.holder.kind.value,
+        "state": v.state.value,
+        "divested": v.divested,
         "btc": plain(v.btc),
         "bound": None if v.claim is None or v.claim.bound is None else v.claim.bound.value,
         "holding_as_of": None if shown is None else shown.as_of.isoformat(),
         "holding_age_days": v.holding_age_days,
         "holding_stale": report.holding_stale(v),
-        "basis": "undisclosed" if v.claim is None else v.claim.basis.value,
+        "basis": None
+        if shown is None
+        else "undisclosed"
+        if v.claim is None
+        else v.claim.basis.value,
+        "scope": None if shown is None else shown.scope.value,
         "source": None if shown is None else shown.source,
+        "url": None if shown is None else shown.url,
+        "published": None
+        if shown is None or shown.published is None
+        else shown.published.isoformat(),
+        "note": None if shown is None else shown.note,
         "value": cents(v.value),
         "share_of_supply_pct": None
         if v.share_of_supply_pct is None
@@ -136,6 +190,9 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "usd_per_capita_bound": _bound(v.usd_per_capita_bound),
         "cost_basis_usd": plain(cost),
         "unrealized_pnl": cents(unrealized_pnl(v)),
+        "population": v.holder.population,
+        "population_year": v.holder.population_year,
+        "parts": [part_dict(c) for c in v.parts],
         **extra,
     }
 
@@ -149,7 +206,7 @@ def render_json(report: Report, **_: Any) -> str:
 
 CSV_FIELDS = (
     "row_type", "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days",
-    "holding_stale", "basis", "source", "value",
+    "holding_stale", "basis", "source", "value", "state", "kind", "scope", "url", "published",
     "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
     "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl", "price",
     "price_kind", "price_as_of", "price_stale", "price_series_ends", "at", "generated_at",
@@ -157,7 +214,7 @@ CSV_FIELDS = (
 SUMMARY_FIELDS = (  # the total row's and the pair rows' own columns, after the changes
     "holders_counted", "total_btc", "total_value", "total_bound", "total_share_pct",
     "pair_a", "pair_b", "btc_ratio", "btc_ratio_bound", "value_difference",
-    "value_difference_bound",
+    "value_difference_bound", "reason", "note",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
@@ -201,6 +258,13 @@ def render_csv(report: Report, **_: Any) -> str:
             changes[f"value_change_pct_bound_{label}"] = mine.get("value_change_pct_bound")
             changes[f"price_change_pct_{label}"] = c["price_change_pct"]
         rows.append({"row_type": "holder", **holder, **changes, **common})
+        for part in holder["parts"]:  # each part after its holder, its own figure
+            rows.append(
+                {
+                    "row_type": "part", "slug": holder["slug"], "name": holder["name"],
+                    **part, "holding_as_of": part["as_of"], **common,
+                }
+            )  # fmt: skip
     comp = data["comparison"]
     rows.append(
         {
@@ -214,6 +278,8 @@ def render_csv(report: Report, **_: Any) -> str:
         rows.append(
             {"row_type": "pair", "pair_a": pair["a"], "pair_b": pair["b"], **pair, **common}
         )
+    for ex in data["excluded"]:  # listed by other trackers, not counted
+        rows.append({"row_type": "excluded", **ex, "holding_as_of": ex["as_of"], **common})
     return csv_text([*CSV_FIELDS, *change_fields, *SUMMARY_FIELDS], rows, extra="ignore")
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from tracker import bounds
 from tracker.clock import human_age
-from tracker.models import Bound, PriceKind
+from tracker.headline import State
+from tracker.models import Bound, Claim, PriceKind, Scope
+from tracker.money import quantize
 from tracker.render import renders
 from tracker.render.report import per_capita
 from tracker.render.text import (
@@ -49,8 +53,40 @@ def marked(bound: Bound | None, text: str) -> str:
     return f"{BOUND_MARK[bound] if bound else ''}{text}"
 
 
+_STATE_TEXT = {State.UNDISCLOSED: "undisclosed", State.NO_DATA: "no data"}
+
+
 def btc_cell(v: Valuation) -> str:
-    return "undisclosed" if v.btc is None else marked(v.bound, grouped(v.btc))
+    """The amount with its mark; "0 divested"; "undisclosed" or "no data", never 0."""
+    if v.btc is None:
+        return _STATE_TEXT[v.state]
+    return "0 divested" if v.divested else marked(v.bound, grouped(v.btc))
+
+
+def part_btc(c: Claim) -> str:
+    if c.btc is None:
+        return "undisclosed"
+    return marked(c.bound, grouped(c.btc)) + (" sold" if c.btc == 0 else "")
+
+
+def part_label(c: Claim) -> str:
+    return "reserve" if c.scope is Scope.RESERVE else "part"
+
+
+def compact_money(value: Decimal, bound: Bound | None) -> str:
+    """A signed amount in three significant figures with K, M, B or T ("+$167M"), rounded
+    the way its bound allows (a floor down); the exact figure is in JSON and CSV."""
+    sign = "−" if value < 0 else "+"
+    size = abs(value)
+    for unit, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3), ("", 1)):
+        if size >= scale or scale == 1:
+            scaled = value / scale
+            digits = len(str(int(abs(scaled)))) if abs(scaled) >= 1 else 1
+            quantum = Decimal(1).scaleb(-max(0, 3 - digits))
+            way = bounds.rounding(bound or Bound.EXACT)
+            shown = abs(quantize(scaled, quantum, way))
+            return marked(bound, f"{sign}${shown}{unit}")
+    raise AssertionError("unreachable")
 
 
 def holder_cells(v: Valuation) -> tuple[str, str, str, str]:
@@ -86,13 +122,23 @@ def legend(report: Report) -> str:
     return ", ".join(_MEANING[b] for b in shown) + "."
 
 
-def footnote(v: Valuation) -> str:
+def cited(c: Claim, *, url: bool = True, note: bool = True) -> str:
+    """Where a figure comes from: the source, when it appeared, its note and its link (the
+    table prints the link on a line of its own, unbroken, so it can be copied)."""
+    published = f" Published {c.published}." if c.published and c.published != c.as_of else ""
+    noted = f" Note: {c.note}" if c.note and note else ""
+    end = "" if c.source.endswith((".", "!", "?")) else "."
+    link = f" {c.url}" if c.url and url else ""
+    return f"{c.source}{end}{published}{noted}{link}"
+
+
+def footnote(v: Valuation, *, url: bool = True) -> str:
     shown = v.shown
     if shown is None:
-        return f"{v.holder.name}: no observation on or before this date"
+        return f"{v.holder.name}: no data: no observation on or before this date"
     bound = "" if v.claim is None or v.claim.bound is None else f", {v.claim.bound.value}"
     basis = "undisclosed" if v.claim is None else v.claim.basis.value
-    note = f" (note: {shown.note})" if shown.note else ""
+    scope = "" if shown.scope is Scope.GOVERNMENT else f", scope {shown.scope.value}"
     pnl = unrealized_pnl(v)
     cost = "" if v.claim is None or v.claim.cost_basis_usd is None else (
         f" Cost basis ${grouped(v.claim.cost_basis_usd, 2)}"
@@ -101,27 +147,64 @@ def footnote(v: Valuation) -> str:
     person = "" if v.usd_per_capita is None else (
         f", {marked(v.usd_per_capita_bound, '$')}{grouped(v.usd_per_capita, 2)} per person"
     )  # fmt: skip
-    where = f"{basis}{bound}, as of {shown.as_of}{person}"
-    return f"{v.holder.name}: {where}. {shown.source}{note}{cost}"
+    where = f"{basis}{bound}{scope}, as of {shown.as_of}{person}"
+    return f"{v.holder.name}: {where}.{cost} {cited(shown, url=url)}"
 
 
-def change_rows(report: Report) -> tuple[list[str], list[list[str]]]:
-    """Rows of the changes block: since, price change, each holder's value change."""
-    names = [v.holder for v in report.valuations if v.value is not None]
-    header = ["Since", "Price", *(h.name for h in names)]
-    rows = []
-    for c in report.changes:
-        if c.price_change_pct is None and all(h.value_change is None for h in c.holders.values()):
-            continue  # unknown (a stale price): say nothing rather than a row of dashes
-        cells = [c.label, signed_pct(c.price_change_pct)]
-        for h in names:
-            hc = c.holders.get(h.slug)
+def part_footnote(c: Claim, *, url: bool = True) -> str:
+    bound = "" if c.bound is None else f", {c.bound.value}"
+    return f"{c.scope.value}, {c.basis.value}{bound}, as of {c.as_of}. {cited(c, url=url)}"
+
+
+def numbered(report: Report) -> list[tuple[str, Valuation, Claim | None]]:
+    """Footnote labels: [1] for a holder, [1a] [1b] for its parts, in table order."""
+    rows: list[tuple[str, Valuation, Claim | None]] = []
+    for n, v in enumerate(report.valuations, start=1):
+        rows.append((str(n), v, None))
+        rows += [(f"{n}{chr(97 + i)}", v, c) for i, c in enumerate(v.parts[:26])]
+    return rows
+
+
+def excluded_lines(report: Report, *, url: bool = True) -> list[tuple[str, str | None]]:
+    """Figures other trackers count as a state's, why they are not counted here, and the
+    link (its own item, for the table to print unbroken)."""
+    lines = []
+    for e in report.excluded:
+        c = e.claim
+        amount = marked(c.bound, grouped(c.btc)) if c.btc is not None else "undisclosed"
+        source = cited(c, url=url, note=not c.note or c.note not in e.reason)
+        lines.append((f"{e.name}: {amount} BTC as of {c.as_of}; {e.reason}. {source}", c.url))
+    return lines
+
+
+def change_rows(report: Report, *, exact: bool) -> tuple[list[str], list[list[str]]]:
+    """The changes block, one row for the price and one per valued holder, one column per
+    horizon; a cell is the value's change, compact in the table, exact with its percent in
+    Markdown. Horizons whose price is unknown (stale) are left out, not shown as 0."""
+    shown = [
+        c
+        for c in report.changes
+        if c.price_change_pct is not None
+        or any(h.value_change is not None for h in c.holders.values())
+    ]
+    if not shown:
+        return [], []
+    header = ["Change", *(c.label for c in shown)]
+    rows = [["Price", *(signed_pct(c.price_change_pct) for c in shown)]]
+    for v in report.valuations:
+        if v.value is None or v.divested:
+            continue
+        cells = [v.holder.name]
+        for c in shown:
+            hc = c.holders.get(v.holder.slug)
             if hc is None or hc.value_change is None:
                 cells.append("—")
-            else:
+            elif exact:
                 money = marked(hc.value_change_bound, signed_money(hc.value_change, 0))
                 pct = marked(hc.value_change_pct_bound, signed_pct(hc.value_change_pct))
                 cells.append(f"{money} ({pct})")
+            else:
+                cells.append(compact_money(hc.value_change, hc.value_change_bound))
         rows.append(cells)
     return header, rows
 
@@ -171,7 +254,11 @@ def comparison_lines(report: Report) -> list[str]:
 
 def title(report: Report) -> str:
     when = "now" if report.at is None else f"at {iso(report.at)}"
-    return f"Sovereign Bitcoin reserves, {when}"
+    known = "" if report.as_known_at is None else f", as known on {report.as_known_at}"
+    return f"Sovereign Bitcoin reserves, {when}{known}"
+
+
+WIDE = 110  # from this width the table has room for share of supply and BTC per person
 
 
 @renders(Report, "table")
@@ -180,38 +267,45 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
     from rich.padding import Padding
     from rich.table import Table
 
+    wide = width >= WIDE
     table = Table(box=box.SIMPLE_HEAD, title=title(report), title_justify="left", pad_edge=False)
-    table.add_column("Holder", no_wrap=True)
+    table.add_column("Holder", max_width=max(16, width - 50), overflow="fold")
     table.add_column("BTC", justify="right", no_wrap=True)
     table.add_column("Value (USD)", justify="right", no_wrap=True)
-    table.add_column("% of 21M", justify="right")
-    table.add_column("BTC/person", justify="right")
-    for n, v in enumerate(report.valuations, start=1):
-        table.add_row(
-            *map(
-                cell,
-                (f"{v.holder.name} [{n}]", *holder_cells(v)),
-            )
-        )
+    table.add_column("As of", no_wrap=True)
+    if wide:
+        table.add_column("% of 21M", justify="right", no_wrap=True)
+        table.add_column("BTC/person", justify="right", no_wrap=True)
+    for label, v, part in numbered(report):
+        if part is None:
+            btc, value, share, person = holder_cells(v)
+            as_of = "" if v.shown is None else v.shown.as_of.isoformat()
+            cells = [f"{v.holder.name} [{label}]", btc, value, as_of]
+            table.add_row(*map(cell, cells + ([share, person] if wide else [])))
+        else:
+            cells = [f"  ↳ {part_label(part)} [{label}]", part_btc(part), "", str(part.as_of)]
+            table.add_row(*(cell(c, style="dim") for c in cells + (["", ""] if wide else [])))
     console = text_console(width=width, color=color)
     console.print(table)
     console.print(price_line(report), style="bold" if report.price else None, markup=False)
     for line in comparison_lines(report):
         console.print(line, markup=False)
-    header, rows = change_rows(report)
-    if rows and len(header) > 2:
-        # the blank line goes before the title, none between the title and the header
-        changes = Table(
-            box=box.SIMPLE_HEAD, show_edge=False, title="Change",
-            title_justify="left",
-        )  # fmt: skip
+    if report.excluded:
+        console.print()
+        console.print("Listed by other trackers, not counted here:", markup=False)
+        for line, url in excluded_lines(report, url=False):
+            console.print(Padding(cell(line), (0, 0, 0, 2)))
+            if url:
+                console.print(f"    {url}", soft_wrap=True, markup=False, style="dim")
+    header, rows = change_rows(report, exact=False)
+    if rows:
+        changes = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for i, name in enumerate(header):
-            changes.add_column(cell(name), justify="left" if i == 0 else "right", no_wrap=True)
+            changes.add_column(cell(name), justify="left" if i == 0 else "right", no_wrap=i > 0)
         for row in rows:
             changes.add_row(*map(cell, row))
         console.print()
         console.print(changes)
-        console.print()
     if report.estimates is not None:
         console.print("All estimates, valued at the same price (* the one used):")
         for name, amount, value, basis, as_of, source in estimate_rows(report):
@@ -219,9 +313,14 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
                 f"  {name:<17} {amount:>11} {value:>18}  {basis:<11} {as_of}", markup=False
             )
             console.print(Padding(cell(source, style="dim"), (0, 0, 0, 6)))
+    console.print()
     console.print(f"{legend(report)} Sources:", style="dim")
-    for n, v in enumerate(report.valuations, start=1):
-        console.print(f"[{n}] {footnote(v)}", style="dim", markup=False)
+    for label, v, part in numbered(report):
+        text = footnote(v, url=False) if part is None else part_footnote(part, url=False)
+        console.print(f"[{label}] {text}", style="dim", markup=False)
+        link = (v.shown if part is None else part) or None
+        if link is not None and link.url:
+            console.print(f"    {link.url}", style="dim", soft_wrap=True, markup=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False)
     return console_text(console)
@@ -230,21 +329,44 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
 @renders(Report, "markdown")
 def render_markdown(report: Report, **_: Any) -> str:
     lines = [f"## {title(report)}", ""]
-    lines.append("| Holder | BTC | Basis | As of | Value (USD) | % of 21M | BTC/person |")
-    lines.append("|---|---:|---|---|---:|---:|---:|")
-    for n, v in enumerate(report.valuations, start=1):
-        shown = v.shown
-        basis = "undisclosed" if v.claim is None else v.claim.basis.value
-        amount, value, share, person = holder_cells(v)
-        as_of = "—" if shown is None else shown.as_of
-        lines.append(
-            md_row((f"{v.holder.name} [^{n}]", amount, basis, as_of, value, share, person))
-        )
+    if report.as_known_at is not None:
+        lines += [f"As known on {report.as_known_at}: sources published later are left out.", ""]
+    lines.append("| Holder | BTC | Basis | Scope | As of | Value (USD) | % of 21M | BTC/person |")
+    lines.append("|---|---:|---|---|---|---:|---:|---:|")
+    for label, v, part in numbered(report):
+        if part is None:
+            shown = v.shown
+            basis = (
+                "—" if shown is None else "undisclosed" if v.claim is None else v.claim.basis.value
+            )
+            scope = "—" if shown is None else shown.scope.value
+            amount, value, share, person = holder_cells(v)
+            as_of = "—" if shown is None else shown.as_of
+            cells = (
+                f"{v.holder.name} [^{label}]",
+                amount,
+                basis,
+                scope,
+                as_of,
+                value,
+                share,
+                person,
+            )
+        else:
+            cells = (
+                f"↳ {part_label(part)} [^{label}]", part_btc(part), part.basis.value,
+                part.scope.value, part.as_of, "", "", "",
+            )  # fmt: skip
+        lines.append(md_row(cells))
     lines += ["", legend(report), "", price_line(report), ""]
     lines += [f"- {line}" for line in comparison_lines(report)]
     lines.append("")
-    header, rows = change_rows(report)
-    if rows and len(header) > 2:
+    if report.excluded:
+        lines += ["Listed by other trackers, not counted here:", ""]
+        lines += [f"- {md(line)}" for line, _ in excluded_lines(report)]
+        lines.append("")
+    header, rows = change_rows(report, exact=True)
+    if rows:
         lines += [md_row(header), "|---|" + "---:|" * (len(header) - 1)]
         lines += [md_row(r) for r in rows]
         lines.append("")
@@ -259,5 +381,7 @@ def render_markdown(report: Report, **_: Any) -> str:
     lines += [f"> **Warning:** {w}" for w in report.warnings]
     if report.warnings:
         lines.append("")
-    lines += [f"[^{n}]: {md(footnote(v))}" for n, v in enumerate(report.valuations, start=1)]
+    for label, v, part in numbered(report):
+        text = footnote(v) if part is None else part_footnote(part)
+        lines.append(f"[^{label}]: {md(text)}")
     return "\n".join(lines) + "\n"
