@@ -172,3 +172,14 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
         return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
     return invoke
+
+
+TWO_HOLDERS = Path(__file__).with_name("data") / "two_holders.toml"
+
+
+@pytest.fixture
+def two_holders(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The small, fixed world of the rules' tests: El Salvador and the U.S. with the five
+    observations tracker seeded before the sovereign ledger shipped (tests/data)."""
+    monkeypatch.setenv("TRACKER_CONFIG", str(TWO_HOLDERS))
+    return TWO_HOLDERS

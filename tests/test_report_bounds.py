@@ -8,14 +8,22 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
 
 import pytest
 from typer.testing import Result
 
+pytestmark = pytest.mark.usefixtures("two_holders")  # the five seeds' small world
 Run = Callable[..., Result]
 CENT = Decimal("0.01")
 AT = ("--at", "2025-04-14")  # the U.S. about 198,000 BTC; El Salvador at least 6,100
+
+
+def holder_rows(text: str) -> dict[str, dict[str, str]]:
+    """The CSV's holder rows by slug (not its part, total, pair or excluded rows)."""
+    rows = csv.DictReader(io.StringIO(text))
+    return {r["slug"]: r for r in rows if r["row_type"] == "holder"}
 
 
 def run(run_cli: Run, *args: str) -> str:
@@ -34,7 +42,7 @@ def wide(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def us_exact(run_cli: Run) -> None:
+def us_exact(run_cli: Run, two_holders: Path) -> None:
     """An exact U.S. figure beside El Salvador's at-least one: the ratio is at most."""
     added = run_cli(
         "holdings", "add", "united-states", "--btc", "198000", "--bound", "exact",
@@ -79,8 +87,7 @@ def test_bounds_are_null_beside_figures_that_are_null(run_cli: Run) -> None:
 
 def test_csv_has_the_bound_columns_of_the_json(run_cli: Run) -> None:
     data = {h["slug"]: h for h in report(run_cli, *AT)["holders"]}
-    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(run(run_cli, "-f", "csv", *AT)))}
-    rows.pop("")  # the total and pair rows
+    rows = holder_rows(run(run_cli, "-f", "csv", *AT))
     for slug, row in rows.items():
         for key in ("bound", "share_of_supply_bound", "btc_per_capita_bound"):
             assert row[key] == data[slug][key], (slug, key)
@@ -147,10 +154,7 @@ def test_changes_carry_bounds_one_holding_or_two(run_cli: Run) -> None:
         "exact",  # the percent is the price's, whatever the amount
     )
     assert changes["1y"]["holders"]["el-salvador"]["value_change_bound"] is None
-    rows = {
-        r["slug"]: r
-        for r in csv.DictReader(io.StringIO(run(run_cli, "-f", "csv", "--at", "2025-06-20")))
-    }
+    rows = holder_rows(run(run_cli, "-f", "csv", "--at", "2025-06-20"))
     assert rows["el-salvador"]["value_change_bound_7d"] == "at_most"
     assert rows["el-salvador"]["value_change_pct_bound_7d"] == "at_most"
 
@@ -160,6 +164,11 @@ def test_changes_carry_bounds_one_holding_or_two(run_cli: Run) -> None:
 def test_human_formats_mark_the_changes(run_cli: Run, fmt: str) -> None:
     out = run(run_cli, "-f", fmt, "--at", "2025-06-20")
     es = report(run_cli, "--at", "2025-06-20")["changes"]["7d"]["holders"]["el-salvador"]
-    money = f"{abs(Decimal(es['value_change'])):,.0f}"
-    assert f"≤−${money} (≤−{abs(Decimal(es['value_change_pct']))} %)" in out
+    if fmt == "markdown":  # exact, with its percent
+        money = f"{abs(Decimal(es['value_change'])):,.0f}"
+        assert f"≤−${money} (≤−{abs(Decimal(es['value_change_pct']))} %)" in out
+    else:  # three significant figures, rounded toward what the bound allows (a ceiling up)
+        millions = abs(Decimal(es["value_change"])) / 10**6
+        assert 1 <= millions < 10
+        assert f"≤−${millions.quantize(Decimal('0.01'), ROUND_FLOOR)}M" in out
     assert "≥ at least, ≤ at most, ~ approximate." in out

@@ -11,8 +11,11 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import TWO_HOLDERS
 from typer.testing import Result
 
+pytestmark = pytest.mark.usefixtures("two_holders")  # the five seeds' small world
 Run = Callable[..., Result]
 CENT = Decimal("0.01")
 POPULATION = {"united-states": 340_000_000, "el-salvador": 6_300_000}  # the shipped seeds
@@ -52,8 +55,7 @@ def test_usd_per_person_is_null_without_a_value(run_cli: Run) -> None:
 
 
 def test_csv_and_footnotes_show_usd_per_person(run_cli: Run) -> None:
-    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(run(
-        run_cli, "-f", "csv", "--at", "2025-09-01")))}  # fmt: skip
+    rows = holder_rows(run(run_cli, "-f", "csv", "--at", "2025-09-01"))
     us = rows["united-states"]
     assert (us["usd_per_capita"], us["usd_per_capita_bound"]) == ("63.62", "at_least")
     for fmt in ("table", "markdown"):
@@ -65,6 +67,12 @@ def test_csv_and_footnotes_show_usd_per_person(run_cli: Run) -> None:
 # --- the holding's age ---------------------------------------------------------------------
 
 
+def holder_rows(text: str) -> dict[str, dict[str, str]]:
+    """The CSV's holder rows by slug (not its part, total, pair or excluded rows)."""
+    rows = csv.DictReader(io.StringIO(text))
+    return {r["slug"]: r for r in rows if r["row_type"] == "holder"}
+
+
 def warnings(run_cli: Run, *args: str) -> list[str]:
     return json.loads(run(run_cli, "--format", "json", *args))["warnings"]  # type: ignore[no-any-return]
 
@@ -74,20 +82,23 @@ def test_the_holdings_age_is_measured_at_the_reports_instant(run_cli: Run) -> No
     us, es = rows["united-states"], rows["el-salvador"]
     assert (us["holding_age_days"], us["holding_stale"]) == (39, False)
     assert (es["holding_age_days"], es["holding_stale"]) == (77, False)
-    assert not [w for w in warnings(run_cli, "--at", "2025-09-01") if "days old" in w]
-    es = holders(run_cli, "--at", "2026-06-01")["el-salvador"]
+    assert not [w for w in warnings(run_cli, "--at", "2025-09-01") if "older than" in w]
+    rows = holders(run_cli, "--at", "2026-06-01")
+    es, us = rows["el-salvador"], rows["united-states"]
     assert (es["holding_age_days"], es["holding_stale"]) == (350, True)
-    assert "El Salvador: the figure is 350 days old (as of 2025-06-16); newer ones may exist" in (
-        warnings(run_cli, "--at", "2026-06-01")
-    )
+    assert (us["holding_age_days"], us["holding_stale"]) == (312, True)
+    assert (
+        "older than 180 days, newer figures may exist: United States (2025-07-24), "
+        "El Salvador (2025-06-16)"
+    ) in warnings(run_cli, "--at", "2026-06-01")
 
 
 def test_the_age_limit_is_configurable_and_shown_in_csv(run_cli: Run, tmp_path: Path) -> None:
     cfg = tmp_path / "age.toml"
-    cfg.write_text("[report]\nmax_holding_age_days = 60\n")
+    cfg.write_text("[report]\nmax_holding_age_days = 60\n\n" + TWO_HOLDERS.read_text())
     done = run_cli("--config", str(cfg), "report", "--offline", "-f", "csv", "--at", "2025-09-01")
     assert done.exit_code == 0, done.stderr
-    rows = {r["slug"]: r for r in csv.DictReader(io.StringIO(done.stdout))}
+    rows = holder_rows(done.stdout)
     assert (rows["united-states"]["holding_age_days"], rows["united-states"]["holding_stale"]) == (
         "39", "false",
     )  # fmt: skip
@@ -110,7 +121,7 @@ def test_an_unknown_holding_has_no_age(run_cli: Run) -> None:
 
 
 @pytest.fixture
-def bhutan(run_cli: Run) -> None:
+def bhutan(run_cli: Run, two_holders: Path) -> None:
     """A third holder, between the other two: about 10,000 BTC."""
     result = run_cli(
         "holdings", "add", "bhutan", "--name", "Bhutan", "--population", "790000",
@@ -125,11 +136,15 @@ def report(run_cli: Run, *args: str) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.usefixtures("bhutan")
-def test_every_pair_larger_first_by_default(run_cli: Run) -> None:
+def test_the_default_pair_is_the_us_over_el_salvador_or_the_only_two(run_cli: Run) -> None:
     pairs = [(p["a"], p["b"]) for p in report(run_cli)["comparison"]["pairs"]]
-    assert pairs == [
-        ("united-states", "bhutan"), ("united-states", "el-salvador"), ("bhutan", "el-salvador"),
-    ]  # fmt: skip
+    assert pairs == [("united-states", "el-salvador")]  # not every pair of three holders
+    two = report(run_cli, "--holder", "el-salvador", "--holder", "bhutan")
+    assert [(p["a"], p["b"]) for p in two["comparison"]["pairs"]] == [("bhutan", "el-salvador")]
+    three = report(
+        run_cli, "--holder", "el-salvador", "--holder", "bhutan", "--holder", "united-states"
+    )
+    assert [(p["a"], p["b"]) for p in three["comparison"]["pairs"]] == pairs
 
 
 @pytest.mark.usefixtures("bhutan")
@@ -190,7 +205,9 @@ def test_csv_has_a_total_row_and_a_row_per_pair_as_the_json(run_cli: Run) -> Non
     data = report(run_cli)
     out = run(run_cli, "-f", "csv", "--at", "2025-09-01")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["row_type"] for r in rows] == ["holder"] * 3 + ["total"] + ["pair"] * 3
+    expected = [t for h in data["holders"] for t in ["holder"] + ["part"] * len(h["parts"])]
+    assert [r["row_type"] for r in rows] == [*expected, "total", "pair"]
+    assert len(data["holders"]) == 3 and "part" in expected  # the U.S. reserve, undisclosed
     holder_rows = [r for r in rows if r["row_type"] == "holder"]
     assert [r["slug"] for r in holder_rows] == [h["slug"] for h in data["holders"]]
     assert all(r["total_btc"] == "" and r["pair_a"] == "" for r in holder_rows)
@@ -209,4 +226,4 @@ def test_csv_has_a_total_row_and_a_row_per_pair_as_the_json(run_cli: Run) -> Non
             assert row[key] == (pair[key] or ""), key
     narrowed = run(run_cli, "-f", "csv", "--at", "2025-09-01", "--compare", "bhutan,el-salvador")
     kinds = [r["row_type"] for r in csv.DictReader(io.StringIO(narrowed))]
-    assert kinds == ["holder"] * 3 + ["total", "pair"]
+    assert kinds == [*expected, "total", "pair"]

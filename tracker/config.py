@@ -145,6 +145,10 @@ def _default_sources() -> dict[str, SourceSettings]:
     return {name: SourceSettings(base_url=url) for name, url in DEFAULT_BASE_URLS.items()}
 
 
+class LedgerSettings(_Strict):
+    shipped: bool = True  # apply the sovereign ledger shipped in the package (false: yours only)
+
+
 class HolderSettings(_Strict):
     slug: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
     name: str = Field(min_length=1)
@@ -181,6 +185,7 @@ class Settings(_Strict):
     report: ReportSettings = ReportSettings()
     sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
     history: dict[str, HistorySourceSettings] = Field(default_factory=dict)
+    ledger: LedgerSettings = LedgerSettings()
     holders: tuple[HolderSettings, ...] = ()
     holdings: tuple[HoldingSettings, ...] = ()
     path: Path | None = None  # the file these came from, if any
@@ -222,7 +227,24 @@ class Settings(_Strict):
         slugs = [h.slug for h in self.holders]
         if len(slugs) != len(set(slugs)):
             raise ValueError("holders: a slug is listed twice")
-        return self  # [[holdings]] may name a shipped holder: checked when they are applied
+        if self.holdings:
+            known = set(slugs) | (shipped_slugs() if self.ledger.shipped else set())
+            for h in self.holdings:
+                if h.holder not in known:
+                    where = "shipped nor listed" if self.ledger.shipped else "listed"
+                    raise ValueError(
+                        f"holdings: holder {h.holder!r} is neither {where} under [[holders]]"
+                    )
+        return self
+
+
+def shipped_slugs() -> set[str]:
+    """The holders of the ledger shipped in the package (its holders.csv)."""
+    import csv
+
+    path = Path(__file__).with_name("data") / "ledger" / "holders.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        return {row["slug"] for row in csv.DictReader(f)}
 
 
 def user_config_path() -> Path:
@@ -254,7 +276,9 @@ def find_config(explicit: Path | None) -> tuple[Path, str]:
     return packaged_config_path(), "the packaged default"
 
 
-_SECTIONS = ("database", "schedule", "consensus", "fetch", "report", "sources", "history")
+_SECTIONS = (
+    "database", "schedule", "consensus", "fetch", "report", "sources", "history", "ledger",
+)  # fmt: skip
 _LISTS = ("holders", "holdings")
 
 

@@ -33,17 +33,8 @@ class SyncResult:
 def sync_ledger(*, session: Session, settings: Settings, today: dt.date) -> SyncResult:
     """Apply the shipped ledger, then the config's ``[[holders]]`` and ``[[holdings]]``."""
     result = SyncResult()
-    own = {h.slug for h in settings.holders}
-    for info in read_holders(shipped_text("holders.csv"), name="holders.csv", today=today):
-        if info.slug not in own:
-            _apply_holder(session, info, result)
-    shipped = read_observations(
-        shipped_text("observations.csv"), name="observations.csv", today=today,
-        origin=Origin.LEDGER,
-    )  # fmt: skip
-    for _, claim in shipped:
-        _apply_claim(session, claim, result, what="the shipped ledger")
-    _supersede_legacy_seeds(session, result)
+    if settings.ledger.shipped:
+        _apply_shipped(session, {h.slug for h in settings.holders}, result, today)
     for h in settings.holders:
         info = make_holder(**h.model_dump(), today=today)
         upsert_holder(session=session, info=info, origin=Origin.CONFIG)
@@ -58,6 +49,19 @@ def sync_ledger(*, session: Session, settings: Settings, today: dt.date) -> Sync
         _apply_claim(session, claim, result, what="the config")
     session.flush()
     return result
+
+
+def _apply_shipped(session: Session, own: set[str], result: SyncResult, today: dt.date) -> None:
+    for info in read_holders(shipped_text("holders.csv"), name="holders.csv", today=today):
+        if info.slug not in own:  # a holder of the config's own wins over the shipped one
+            _apply_holder(session, info, result)
+    shipped = read_observations(
+        shipped_text("observations.csv"), name="observations.csv", today=today,
+        origin=Origin.LEDGER,
+    )  # fmt: skip
+    for _, claim in shipped:
+        _apply_claim(session, claim, result, what="the shipped ledger")
+    _supersede_legacy_seeds(session, result)
 
 
 def _apply_holder(session: Session, info: HolderInfo, result: SyncResult) -> None:
