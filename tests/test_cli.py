@@ -135,9 +135,9 @@ def test_holdings_add_list_remove_sync(run_cli: Run) -> None:
     data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-09-02").stdout)
     assert {h["slug"]: h["btc"] for h in data["holders"]}["el-salvador"] == "6300.5"
     assert run_cli("holdings", "remove", str(new[0]["id"])).exit_code == 0
-    assert run_cli("holdings", "sync").stdout.startswith("0 added, 5 already present")
+    assert run_cli("holdings", "sync").stdout.startswith("0 added, 45 already present")
     listed = json.loads(run_cli("holdings", "list", "-f", "json").stdout)
-    assert sum(len(h["observations"]) for h in listed["holders"]) == 5
+    assert sum(len(h["observations"]) for h in listed["holders"]) == 45
 
 
 def test_sync_warns_when_a_stored_observation_differs_from_the_config(
@@ -154,24 +154,24 @@ def test_sync_warns_when_a_stored_observation_differs_from_the_config(
     assert changed == 1
     done = run_cli("holdings", "sync")
     assert done.exit_code == 0
-    assert done.stdout.startswith("0 added, 4 already present")
+    assert done.stdout.startswith("0 added, 44 already present")
     warning = done.stderr.strip()
     assert warning.startswith("tracker: warning: el-salvador 2025-04-01: stored observation")
-    assert "differs from the config; it was kept" in warning
+    assert "differs from the shipped ledger; it was kept" in warning
     listed = json.loads(run_cli("holdings", "list", "el-salvador", "-f", "json").stdout)
     assert "0.00000123" in [o["btc"] for o in listed["holders"][0]["observations"]]
 
 
 def test_holdings_add_creates_a_new_holder_with_name(run_cli: Run) -> None:
     result = run_cli(
-        "holdings", "add", "bhutan", "--name", "Bhutan", "--country", "bt", "--population",
+        "holdings", "add", "atlantis", "--name", "Atlantis", "--country", "aq", "--population",
         "790000", "--btc", "10000", "--bound", "approximate", "--as-of", "2025-05-01",
         "--basis", "estimate", "--source", "Arkham Intelligence, 2025-05-01",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-05-02").stdout)
-    bhutan = {h["slug"]: h for h in data["holders"]}["bhutan"]
-    assert bhutan["btc_per_capita"] == str((Decimal(10000) / 790000).quantize(Decimal("1e-8")))
+    atlantis = {h["slug"]: h for h in data["holders"]}["atlantis"]
+    assert atlantis["btc_per_capita"] == str((Decimal(10000) / 790000).quantize(Decimal("1e-8")))
 
 
 def test_db_upgrade_and_info(run_cli: Run, tmp_path: Path) -> None:
@@ -336,7 +336,7 @@ def test_bad_input_is_one_line_and_exit_1(run_cli: Run, args: list[str], needle:
 def test_a_duplicate_observation_is_refused(run_cli: Run) -> None:
     args = ["holdings", "add", "el-salvador", "--btc", "6209", "--bound", "exact", "--as-of",
             "2025-06-16", "--basis", "official", "--source",
-            "El Salvador Bitcoin Office, as reported 2025-06-16"]  # fmt: skip
+            "National Bitcoin Office, +240 BTC since 2024-12-19, as reported"]  # fmt: skip
     assert "already has an observation" in one_error_line(run_cli(*args))
 
 
@@ -498,7 +498,7 @@ def test_a_database_locked_past_its_busy_timeout_is_one_line(
         holder.close()
     assert "database is locked" in line and "nothing was changed" in line
     listed = json.loads(run_cli("--db", url, "holdings", "list", "-f", "json").stdout)
-    assert sum(len(h["observations"]) for h in listed["holders"]) == 5
+    assert sum(len(h["observations"]) for h in listed["holders"]) == 45
 
 
 def test_status_and_db_info_offer_only_table_and_json(run_cli: Run) -> None:

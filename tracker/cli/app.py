@@ -72,8 +72,10 @@ app = typer.Typer(
     add_completion=True,
 )
 holdings_app = typer.Typer(help="The holdings ledger: sourced observations per holder.")
+holders_app = typer.Typer(help="The holders: who the ledger's observations are about.")
 db_app = typer.Typer(help="The database: schema upgrades and facts.")
 config_app = typer.Typer(help="The configuration: what is in force and where it came from.")
+app.add_typer(holders_app, name="holders")
 app.add_typer(holdings_app, name="holdings")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")

@@ -2,37 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tracker.cli.app import Context, Format, FormatOption, holdings_app, out, show
 from tracker.errors import InputError
 
+if TYPE_CHECKING:
+    from tracker.models import HolderLedger
+
 
 @holdings_app.command("list")
 def holdings_list(
     ctx: typer.Context,
     holder: Annotated[str | None, typer.Argument(help="Only this holder (slug).")] = None,
+    holders: Annotated[
+        list[str] | None,
+        typer.Option("--holder", help="Only this holder (slug); repeat for more."),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """List the ledger: holder by holder, each observation oldest first, with its id, basis
-    and source.
+    """List the ledger: holder by holder, each observation oldest first, with its id, basis,
+    scope, source, link, publication date and origin; a corrected observation names the id
+    of the one correcting it.
 
-    Example: tracker holdings list united-states --format csv
+    Example: tracker holdings list --holder united-states --holder el-salvador --format csv
     """
-    from tracker.holdings import load_ledgers
     from tracker.models import Ledger
     from tracker.store.engine import read_session
 
     obj: Context = ctx.obj
     with read_session(obj.open().engine) as session:
-        ledgers = load_ledgers(session=session)
-    if holder is not None:
-        ledgers = [lg for lg in ledgers if lg.holder.slug == holder]
-        if not ledgers:
-            raise InputError(f"unknown holder {holder!r}: run `tracker holdings list` to see them")
+        ledgers = _chosen(session, [*([holder] if holder else []), *(holders or [])])
     show(Ledger(tuple(ledgers)), fmt.value, color=False)
+
+
+def _chosen(session: Any, slugs: list[str]) -> list[HolderLedger]:
+    """The live ledgers of these holders (all when none is named), in the ledger's order."""
+    from tracker.holdings import load_ledgers
+
+    ledgers = load_ledgers(session=session)
+    known = {lg.holder.slug for lg in ledgers}
+    for slug in slugs:
+        if slug not in known:
+            raise InputError(f"unknown holder {slug!r}: run `tracker holders list` to see them")
+    return [lg for lg in ledgers if not slugs or lg.holder.slug in slugs]
 
 
 @holdings_app.command("add")
@@ -60,8 +76,24 @@ def holdings_add(
         int | None,
         typer.Option(help="Population of a new holder (for BTC per person).", min=1, max=10**10),
     ] = None,
+    scope: Annotated[
+        str, typer.Option(help="government (default), reserve, subset or not_sovereign.")
+    ] = "government",
+    url: Annotated[str | None, typer.Option(help="http(s) link to the source.")] = None,
+    published: Annotated[
+        str | None, typer.Option(help="The day the source appeared (YYYY-MM-DD).")
+    ] = None,
+    supersedes: Annotated[
+        int | None,
+        typer.Option(
+            help="Id of the observation this one corrects (same holder; it leaves reports).",
+            min=1,
+            max=2**31 - 1,
+        ),
+    ] = None,
 ) -> None:
-    """Add one sourced observation; existing observations are never overwritten.
+    """Add one sourced observation; existing observations are never overwritten: a
+    correction is a new one with --supersedes ID.
 
     Example: tracker holdings add el-salvador --btc 6209 --bound exact --as-of 2025-06-16
     --basis official --source "El Salvador Bitcoin Office, 2025-06-16"
@@ -69,7 +101,7 @@ def holdings_add(
     from tracker import holdings
     from tracker.clock import utc_today
     from tracker.holdings import make_claim
-    from tracker.inputs import parse_date
+    from tracker.inputs import optional_date, parse_date
     from tracker.models import HolderInfo
     from tracker.store.engine import write_session
     from tracker.store.queries import get_holder
@@ -84,6 +116,10 @@ def holdings_add(
         source=source,
         note=note,
         cost_basis_usd=cost_basis_usd,
+        scope=scope,
+        url=url,
+        published=optional_date(published, what="--published", today=today),
+        supersedes=supersedes,
         today=today,
     )
     if country is not None and (len(country) != 2 or not country.isalpha()):
@@ -102,7 +138,11 @@ def holdings_add(
             )
         obs = holdings.add_claim(session=session, claim=claim)
         added_id = obs.id
-    out(f"added observation {added_id}: {holder} as of {claim.as_of} ({claim.basis.value})\n")
+    corrects = "" if supersedes is None else f", correcting observation {supersedes}"
+    out(
+        f"added observation {added_id}: {holder} as of {claim.as_of} "
+        f"({claim.basis.value}){corrects}\n"
+    )
 
 
 @holdings_app.command("remove")
@@ -149,3 +189,68 @@ def holdings_sync(ctx: typer.Context) -> None:
     )
     for conflict in result.conflicts:
         typer.echo(f"tracker: warning: {conflict}", err=True)
+
+
+@holdings_app.command("import")
+def holdings_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A CSV in the shipped observations.csv columns.")],
+) -> None:
+    """Import observations from a CSV in the shipped observations.csv columns (optionally a
+    supersedes column, the id of the stored observation a row corrects). All or nothing: a
+    bad row stores nothing and names its line and column. Idempotent: a row already stored
+    with the same fields counts as present.
+
+    Example: tracker holdings import observations.csv
+    """
+    from tracker.clock import utc_today
+    from tracker.ledger_csv import read_observations
+    from tracker.ledger_io import import_claims
+    from tracker.store.engine import write_session
+
+    name = str(file)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(f"cannot read {name}: {e.strerror or e}") from None
+    rows = read_observations(text, name=name, today=utc_today())
+    obj: Context = ctx.obj
+    with write_session(obj.open().engine) as session:
+        added, present = import_claims(session=session, rows=rows, name=name)
+    out(f"{added} added, {present} already present\n")
+
+
+@holdings_app.command("export")
+def holdings_export(
+    ctx: typer.Context,
+    holders: Annotated[
+        list[str] | None,
+        typer.Option("--holder", help="Only this holder (slug); repeat for more."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file (whole, or not at all)."),
+    ] = None,
+) -> None:
+    """Export the live observations in the shipped observations.csv columns, which
+    `tracker holdings import` reads back. To stdout, or with --output to a file written
+    whole or not at all.
+
+    Example: tracker holdings export --holder el-salvador --output el-salvador.csv
+    """
+    from tracker.ledger_csv import write_observations
+    from tracker.ledger_io import write_atomically
+    from tracker.store.engine import read_session
+
+    obj: Context = ctx.obj
+    with read_session(obj.open().engine) as session:
+        ledgers = _chosen(session, holders or [])
+    text = write_observations(c for lg in ledgers for c in lg.claims)
+    if output is None:
+        out(text)
+        return
+    write_atomically(output, text)
+    count = sum(len(lg.claims) for lg in ledgers)
+    typer.echo(f"wrote {count} observation(s) to {output}", err=True)
