@@ -23,6 +23,8 @@ DAY = dt.timedelta(days=1)
 CORE = ("coinbase", "kraken", "bitstamp", "gemini", "bitfinex")
 
 
+pytestmark = pytest.mark.usefixtures("two_holders")  # the five seeds' small world
+
 def pct(old: Decimal, new: Decimal) -> str:
     return str(((new - old) / old * 100).quantize(CENT, rounding=ROUND_HALF_EVEN))
 
@@ -217,7 +219,10 @@ def test_a_report_now_shows_changes_from_a_fresh_consensus_to_past_closes(run_cl
 
 @pytest.fixture
 def exchange_cfg(
-    tmp_path: Path, fake_exchange: FakeExchange, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fake_exchange: FakeExchange,
+    monkeypatch: pytest.MonkeyPatch,
+    two_holders: Path,
 ) -> None:
     """Every price source at the loopback fake, with a short fetch budget."""
     path = tmp_path / "config.toml"
@@ -253,7 +258,7 @@ def test_report_at_today_refreshes_a_stale_price_first(
 
 
 @pytest.fixture
-def divested(run_cli: Run) -> None:
+def divested(run_cli: Run, two_holders: Path) -> None:
     added = run_cli(
         "holdings", "add", "united-states", "--btc", "0", "--as-of", "2025-09-01",
         "--basis", "official", "--source", "Treasury: all sold",
@@ -279,7 +284,8 @@ def test_a_holder_with_0_btc_in_json(run_cli: Run) -> None:
 @pytest.mark.usefixtures("divested")
 def test_a_holder_with_0_btc_in_csv(run_cli: Run) -> None:
     out = run_cli("report", "--offline", "-f", "csv", "--at", "2025-09-02").stdout
-    us = {r["slug"]: r for r in csv.DictReader(io.StringIO(out))}["united-states"]
+    rows = [r for r in csv.DictReader(io.StringIO(out)) if r["row_type"] == "holder"]
+    us = {r["slug"]: r for r in rows}["united-states"]
     assert (us["btc"], us["value"], us["btc_per_capita"]) == ("0", "0.00", "0")
 
 
@@ -293,10 +299,12 @@ def test_a_holder_with_0_btc_in_human_formats(run_cli: Run, fmt: str) -> None:
     assert f"El Salvador holds 6,209 BTC; United States holds none (${diff} more)" in out
     row = next(line for line in out.splitlines() if line.lstrip("| ").startswith("United States"))
     cells = row.replace("|", " ").split()[3:]  # after "United States [2]"
-    shown = {
-        "table": ["0", "0.00", "0.0000", "0"],  # BTC, value, % of 21M, BTC/person
-        "markdown": ["0", "official", "2025-09-01", "0.00", "0.0000", "0"],
-    }
+    shown = {  # "0 divested": a source says it holds none, never "undisclosed"
+        "table": ["0", "divested", "0.00", "2025-09-01"],  # BTC, value, as of (80 columns)
+        "markdown": [
+            "0", "divested", "official", "government", "2025-09-01", "0.00", "0.0000", "0",
+        ],  # BTC, basis, scope, as of, value, % of 21M, BTC/person
+    }  # fmt: skip
     assert cells == shown[fmt], row
     assert "0E-8" not in out and "undisclosed" not in row and "holds ," not in out
 
@@ -313,12 +321,14 @@ def test_two_holders_with_0_btc_read_right(run_cli: Run) -> None:
     assert "Total: 0 BTC = $0.00" in out
 
 
-def test_the_change_table_has_its_blank_line_before_its_title(run_cli: Run) -> None:
+def test_the_change_table_has_a_row_per_holder_after_a_blank_line(run_cli: Run) -> None:
     lines = run_cli("report", "--offline", "--at", "2025-09-01").stdout.splitlines()
-    title = lines.index("Change")
-    assert lines[title - 1] == "" and lines[title - 2].startswith("United States holds")
-    assert lines[title + 1].split()[:2] == ["Since", "Price"]
-    assert lines[title + 2].strip().startswith("─")
+    head = next(i for i, line in enumerate(lines) if line.startswith("Change "))
+    assert lines[head - 1] == "" and lines[head - 2].startswith("United States holds")
+    assert lines[head].split() == ["Change", "24h", "7d", "30d", "1y"]
+    assert lines[head + 1].strip().startswith("─")
+    rows = [line.split()[0] for line in lines[head + 2 : head + 5]]
+    assert rows == ["Price", "United", "El"]  # the price, then each valued holder
 
 
 # --- where the bundled series ends --------------------------------------------------------------

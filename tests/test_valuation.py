@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
+from tracker.headline import headline
 from tracker.valuation import (
     Valuation,
-    claim_at,
     compare,
     judge,
     judge_past,
@@ -43,9 +43,9 @@ def test_latest_known_amount_on_or_before_the_date_wins() -> None:
         claim("us", None, D(2025, 4, 1), Basis.UNDISCLOSED, 2),
         claim("us", 198_012 * 10**8, D(2025, 7, 24), Basis.ESTIMATE, 3),
     )
-    assert claim_at(claims, D(2025, 3, 6)) is None
-    assert claim_at(claims, D(2025, 4, 14)) == claims[0]
-    assert claim_at(claims, D(2025, 7, 24)) == claims[2]
+    assert headline(claims, D(2025, 3, 6)) is None
+    assert headline(claims, D(2025, 4, 14)) == claims[0]
+    assert headline(claims, D(2025, 7, 24)) == claims[2]
 
 
 def test_same_day_claims_rank_official_over_reported_over_estimate() -> None:
@@ -55,7 +55,7 @@ def test_same_day_claims_rank_official_over_reported_over_estimate() -> None:
         claim("es", 2, day, Basis.OFFICIAL, 1),
         claim("es", 3, day, Basis.REPORTED, 2),
     )
-    chosen = claim_at(claims, day)
+    chosen = headline(claims, day)
     assert chosen is not None and chosen.basis is Basis.OFFICIAL
 
 
