@@ -174,7 +174,11 @@ def history(
     ctx: typer.Context,
     from_: Annotated[
         str | None,
-        typer.Option("--from", help="First day, YYYY-MM-DD (default: the oldest daily close)."),
+        typer.Option(
+            "--from",
+            help="First day, YYYY-MM-DD (default: the first observation of the holders shown, "
+            "2018-01-01 in the shipped ledger, or the oldest daily close if later).",
+        ),
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last day (default: today).")] = None,
     interval: Annotated[
@@ -182,7 +186,15 @@ def history(
     ] = IntervalChoice.month,
     holder: Annotated[
         list[str] | None,
-        typer.Option("--holder", help="Only this holder (slug); repeat for several."),
+        typer.Option("--holder", help="Only this sovereign (slug); repeat for several."),
+    ] = None,
+    as_known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--as-known-at",
+            help="Only observations known on this day, YYYY-MM-DD: published by then "
+            "(your own: recorded by then); a correction counts once it is known too.",
+        ),
     ] = None,
     fmt: DataFormatOption = DataFormat.table,
     chart: Annotated[
@@ -198,10 +210,12 @@ def history(
         ),
     ] = None,
 ) -> None:
-    """Show the price and each holder's holding and value per day, week or month.
+    """Show the price and each sovereign's holding and value per day, week or month.
 
-    A period's price is its last daily close; holdings follow the ledger as of the period's
-    end, with the rule of `tracker report`. Days missing from the daily series are named.
+    A period's price is its last daily close; a holding is the holder's headline at the
+    period's end, with the rule of `tracker report` (the latest government figure, else the
+    latest reserve one): "no data" before its first observation, "undisclosed" when a source
+    gives no amount, never 0 for either. Days missing from the daily series are named.
 
     Example: tracker history --from 2025-01-01 --interval week --holder el-salvador --chart
     """
@@ -209,22 +223,24 @@ def history(
     from tracker.daily import history as timeline
     from tracker.inputs import optional_date
     from tracker.render.daily import gap_lines
-    from tracker.store.queries import daily_span
 
     obj: Context = ctx.obj
     today = utc_today()
     start = optional_date(from_, what="--from", today=today)
     end = optional_date(to, what="--to", today=today) or today
+    known_at = optional_date(as_known_at, what="--as-known-at", today=today)
     if chart and fmt is not DataFormat.table:
         raise InputError("--chart draws in the terminal, instead of the table: drop --format")
     engine = obj.open().engine
     with engine.connect() as conn:
-        start = start or daily_span(conn=conn)[0]
+        start = start or timeline.default_start(
+            conn=conn, holders=holder or None, known_at=known_at
+        )
         if start is None:
             raise InputError("no daily closes are stored: run `tracker backfill`")
         tl = timeline.build_timeline(
             conn=conn, start=start, end=end, interval=timeline.Interval(interval.value),
-            holders=holder or None, today=today,
+            holders=holder or None, known_at=known_at, today=today,
         )  # fmt: skip
     if output is not None:
         from tracker.render.charts import save_image

@@ -1,11 +1,12 @@
-"""The `tracker history` query: per day, week or month, the close and each holder's holding and
-its value.
+"""The `tracker history` query: per day, week or month, the close and each sovereign's holding
+and its value.
 
-One SQL query does the aggregation (window functions, on SQLite and PostgreSQL alike): a period's
-close is the close of its last day with a daily price, sources preferred in the order of
-``DAILY_SOURCE_PREFERENCE``; a holder's holding is the claim ``valuation.claim_at`` would
-pick on the period's last day. Python only multiplies the rows it gets back (one per period and
-holder), exactly, rounding values half-even to cents.
+One SQL query does the aggregation (history_sql.py; window functions, on SQLite and PostgreSQL
+alike): a period's close is the close of its last day with a daily price, sources preferred in
+the order of ``DAILY_SOURCE_PREFERENCE``; a holder's holding is its headline (headline.py) on the
+period's last day, among the observations known on ``known_at``. Python only picks the government
+or else the reserve figure and multiplies the rows it gets back (one per period and holder),
+exactly, rounding values half-even to cents.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tracker.clock import DAY, utc_today
-from tracker.daily import DAILY_SOURCE_PREFERENCE
+from tracker.daily import history_sql as sql
 from tracker.daily.bundled import BUNDLED_SOURCE
 from tracker.errors import InputError
-from tracker.models import Basis, Bound, DailyPrice, Gap, Holder, HolderInfo, Observation
+from tracker.headline import State
+from tracker.models import Basis, Bound, Gap, HolderInfo, Scope
 from tracker.money import sats_to_btc, value_of
 from tracker.store import queries
 
@@ -37,19 +38,27 @@ class Interval(StrEnum):
 
 @dataclass(frozen=True)
 class Holding:
-    """A holder's claim at a period's end and its value at the period's close."""
+    """A holder's headline at a period's end and its value at the period's close."""
 
     slug: str
-    sats: int | None  # None: no disclosed amount on or before the period's end
+    sats: int | None  # None: no headline on or before the period's end (never 0 for it)
     bound: Bound | None
     basis: Basis | None
     as_of: dt.date | None
     observation_id: int | None
     value: Decimal | None
+    scope: Scope | None = None  # government, or reserve when there is no government figure
+    undisclosed: bool = False  # no amount, but a government or reserve claim says it holds BTC
 
     @property
     def btc(self) -> Decimal | None:
         return None if self.sats is None else sats_to_btc(self.sats)
+
+    @property
+    def state(self) -> State:
+        if self.sats is not None:
+            return State.VALUED
+        return State.UNDISCLOSED if self.undisclosed else State.NO_DATA
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class Timeline:
     missing: tuple[Gap, ...]  # days without a daily close in [start, end] (up to yesterday)
     currency: str = "USD"
     bundled_ends: dt.date | None = None  # the bundled series' last day, when a period uses it
+    known_at: dt.date | None = None  # --as-known-at: only what was published (or recorded) by then
 
 
 # --- missing days ---------------------------------------------------------------------------
@@ -103,173 +113,40 @@ def missing_days(
     return [Gap(first, last) for first, last in ranges]
 
 
-# --- the query ------------------------------------------------------------------------------
+# --- the query (history_sql.py) ------------------------------------------------------------
 
 
-def _period_start(dialect: str, interval: Interval, day: Any) -> Any:
-    """The first day of the period holding ``day`` (weeks are ISO weeks, from Monday)."""
-    if interval is Interval.DAY:
-        return day
-    if dialect == "postgresql":
-        return sa.cast(sa.func.date_trunc(interval.value, sa.cast(day, sa.DateTime())), sa.Date)
-    # SQLite: 'weekday 0' moves forward to the next Sunday (or stays on one)
-    mods = ("'weekday 0'", "'-6 days'") if interval is Interval.WEEK else ("'start of month'",)
-    return sa.func.date(day, *map(sa.literal_column, mods), type_=sa.Date)
-
-
-def _period_end(dialect: str, interval: Interval, day: Any) -> Any:
-    """The last day of the period holding ``day``."""
-    if interval is Interval.DAY:
-        return day
-    if dialect == "postgresql":
-        step = "6 days" if interval is Interval.WEEK else "1 month -1 day"
-        start = sa.func.date_trunc(interval.value, sa.cast(day, sa.DateTime()))
-        return sa.cast(start + sa.literal_column(f"interval '{step}'"), sa.Date)
-    mods = (
-        ("'weekday 0'",)
-        if interval is Interval.WEEK
-        else ("'start of month'", "'+1 month'", "'-1 day'")
-    )
-    return sa.func.date(day, *map(sa.literal_column, mods), type_=sa.Date)
-
-
-def _rank(column: Any, order: Sequence[str]) -> Any:
-    """0 for the first name in ``order``, 1 for the next, …; unknown names come last."""
-    return sa.case({name: i for i, name in enumerate(order)}, value=column, else_=len(order))
-
-
-# Same-day claims: official before reported before estimate (valuation.claim_at), then the
-# newest observation.
-_BASIS_ORDER = (Basis.OFFICIAL.value, Basis.REPORTED.value, Basis.ESTIMATE.value)
-
-
-def history_query(
-    *,
-    dialect: str,
-    start: dt.date,
-    end: dt.date,
-    interval: Interval,
-    holder_ids: Sequence[int] | None = None,
-    currency: str = "USD",
-) -> sa.Select[Any]:
-    """One row per period and holder: the period, its close, and the holder's claim."""
-    prices = DailyPrice.__table__  # type: ignore[attr-defined]
-    period = _period_start(dialect, interval, prices.c.date)
-    ranked = (
-        sa.select(
-            period.label("period"),
-            prices.c.date,
-            prices.c.source,
-            prices.c.close,
-            sa.func.row_number()
-            .over(
-                partition_by=period,
-                order_by=(
-                    prices.c.date.desc(),
-                    _rank(prices.c.source, DAILY_SOURCE_PREFERENCE),
-                ),
-            )
-            .label("rn"),
-        )
-        .where(prices.c.currency == currency, prices.c.date >= start, prices.c.date <= end)
-        .subquery("ranked")
-    )
-    last_day = sa.literal(end, sa.Date)
-    period_end = _period_end(dialect, interval, ranked.c.date)
-    closes = (
-        sa.select(
-            ranked.c.period,
-            sa.case((period_end > last_day, last_day), else_=period_end).label("period_end"),
-            ranked.c.date.label("close_date"),
-            ranked.c.source,
-            ranked.c.close,
-        )
-        .where(ranked.c.rn == 1)
-        .subquery("closes")
-    )
-
-    obs = Observation.__table__  # type: ignore[attr-defined]
-    same_day = (
-        sa.select(
-            obs.c.id,
-            obs.c.holder_id,
-            obs.c.sats,
-            obs.c.bound,
-            obs.c.basis,
-            obs.c.as_of,
-            sa.func.row_number()
-            .over(
-                partition_by=(obs.c.holder_id, obs.c.as_of),
-                order_by=(_rank(obs.c.basis, _BASIS_ORDER), obs.c.id.desc()),
-            )
-            .label("rn"),
-        )
-        .where(obs.c.sats.is_not(None))
-        .subquery("same_day")
-    )
-    # Each holder's claims as steps: a claim counts from its as_of until the next one's.
-    steps = (
-        sa.select(
-            same_day.c.id,
-            same_day.c.holder_id,
-            same_day.c.sats,
-            same_day.c.bound,
-            same_day.c.basis,
-            same_day.c.as_of,
-            sa.func.lead(same_day.c.as_of, type_=sa.Date)
-            .over(partition_by=same_day.c.holder_id, order_by=same_day.c.as_of)
-            .label("until"),
-        )
-        .where(same_day.c.rn == 1)
-        .subquery("steps")
-    )
-
-    holders = Holder.__table__  # type: ignore[attr-defined]
-    chosen = sa.true() if holder_ids is None else holders.c.id.in_(list(holder_ids))
-    in_force = sa.and_(
-        steps.c.holder_id == holders.c.id,
-        steps.c.as_of <= closes.c.period_end,
-        sa.or_(steps.c.until.is_(None), steps.c.until > closes.c.period_end),
-    )
-    return (
-        sa.select(
-            closes.c.period,
-            closes.c.period_end,
-            closes.c.close_date,
-            closes.c.source,
-            closes.c.close,
-            holders.c.id.label("holder_id"),
-            steps.c.id.label("observation_id"),
-            steps.c.sats,
-            steps.c.bound,
-            steps.c.basis,
-            steps.c.as_of,
-        )
-        .select_from(closes)
-        .outerjoin(holders, chosen)
-        .outerjoin(steps, in_force)
-        .order_by(closes.c.period, holders.c.id)
-    )
-
-
-def _holders(conn: Connection, slugs: Sequence[str] | None) -> list[tuple[int, HolderInfo]]:
-    table = Holder.__table__  # type: ignore[attr-defined]
-    rows = conn.execute(sa.select(table).order_by(table.c.id)).all()
-    known = [
-        (
-            r.id,
-            HolderInfo.of(r),
-        )
-        for r in rows
-    ]
+def _holders(
+    conn: Connection, slugs: Sequence[str] | None, known_at: dt.date | None
+) -> list[tuple[int, HolderInfo]]:
+    """The sovereigns shown (all, oldest first; or those of ``slugs``, in the order given)."""
+    known = [(r.id, HolderInfo.of(r)) for r in conn.execute(sql.sovereigns(known_at)).all()]
     if slugs is None:
         return known
     by_slug = {info.slug: (i, info) for i, info in known}
-    unknown = [s for s in slugs if s not in by_slug]
-    if unknown:
-        names = ", ".join(by_slug) or "none"
-        raise InputError(f"unknown holder {unknown[0]!r} (known: {names})")
+    for slug in slugs:
+        if slug not in by_slug:
+            names = ", ".join(by_slug) or "none"
+            raise InputError(f"--holder: unknown holder {slug!r} (known sovereigns: {names})")
     return [by_slug[s] for s in dict.fromkeys(slugs)]
+
+
+def default_start(
+    *,
+    conn: Connection,
+    holders: Sequence[str] | None = None,
+    known_at: dt.date | None = None,
+    currency: str = "USD",
+) -> dt.date | None:
+    """Where `tracker history` starts unless told: the first government or reserve observation
+    of the holders shown (the shipped ledger's is 2018-01-01), but not before the oldest daily
+    close; the oldest close when there is no observation; None when there is no close."""
+    oldest, _ = queries.daily_span(conn=conn, currency=currency)
+    if oldest is None:
+        return None
+    ids = [i for i, _ in _holders(conn, holders, known_at)]
+    first = conn.execute(sql.first_told(ids, known_at)).scalar() if ids else None
+    return oldest if first is None else max(oldest, first)
 
 
 def _unknown(slug: str) -> Holding:
@@ -285,6 +162,29 @@ def _label(interval: Interval, start: dt.date) -> str:
     return start.isoformat()
 
 
+def _headline(row: Any, slug: str) -> Holding:
+    """The government step in force, else the reserve one (history_sql.history_query's row)."""
+    pick = "g" if row.g_id is not None else "r" if row.r_id is not None else None
+    if pick is None:
+        told = row.told is not None and row.told <= row.period_end
+        return Holding(slug, None, None, None, None, None, None, undisclosed=told)
+
+    def col(name: str) -> Any:
+        return getattr(row, f"{pick}_{name}")
+
+    sats, bound = col("sats"), col("bound")
+    return Holding(
+        slug=slug,
+        sats=sats,
+        bound=None if bound is None else Bound(bound),
+        basis=Basis(col("basis")),
+        as_of=col("as_of"),
+        observation_id=col("id"),
+        value=value_of(sats_to_btc(sats), row.close),
+        scope=Scope.GOVERNMENT if pick == "g" else Scope.RESERVE,
+    )
+
+
 def build_timeline(
     *,
     conn: Connection,
@@ -292,65 +192,54 @@ def build_timeline(
     end: dt.date,
     interval: Interval,
     holders: Sequence[str] | None = None,
+    known_at: dt.date | None = None,
     currency: str = "USD",
     today: dt.date | None = None,
 ) -> Timeline:
-    """The history of [start, end] per ``interval``, for ``holders`` (slugs; default all).
+    """The history of [start, end] per ``interval``, for ``holders`` (slugs; default every
+    sovereign), with the observations known on ``known_at`` (default all).
 
     Periods without any daily close are left out; ``missing`` names the days without one.
     """
     if end < start:
         raise InputError(f"--from {start} is after --to {end}")
-    chosen = _holders(conn, holders)
-    query = history_query(
+    chosen = _holders(conn, holders, known_at)
+    query = sql.history_query(
         dialect=conn.dialect.name,
         start=start,
         end=end,
-        interval=interval,
-        holder_ids=None if holders is None else [i for i, _ in chosen],
+        interval=interval.value,
+        holder_ids=[i for i, _ in chosen],
+        known_at=known_at,
         currency=currency,
     )
     slug_of = {i: info.slug for i, info in chosen}
+    order = [info.slug for _, info in chosen]
     periods: list[Period] = []
     current: Any = None
-    holdings: list[Holding] = []
-
-    order = [info.slug for _, info in chosen]
+    holdings: dict[str, Holding] = {}
 
     def flush() -> None:
         if current is not None:
-            by_slug = {h.slug: h for h in holdings}
-            first = max(current.period, start)
             periods.append(
                 Period(
                     label=_label(interval, current.period),
-                    start=first,
+                    start=max(current.period, start),
                     end=current.period_end,
                     close_date=current.close_date,
                     close_source=current.source,
                     close=current.close,
-                    holdings=tuple(by_slug.get(slug) or _unknown(slug) for slug in order),
+                    holdings=tuple(holdings.get(slug) or _unknown(slug) for slug in order),
                 )
             )
 
     for row in conn.execute(query):
         if current is None or row.period != current.period:
             flush()
-            current, holdings = row, []
-        if row.holder_id is None:
-            continue
-        sats = row.sats
-        holdings.append(
-            Holding(
-                slug=slug_of[row.holder_id],
-                sats=sats,
-                bound=None if row.bound is None else Bound(row.bound),
-                basis=None if row.basis is None else Basis(row.basis),
-                as_of=row.as_of,
-                observation_id=row.observation_id,
-                value=None if sats is None else value_of(sats_to_btc(sats), row.close),
-            )
-        )
+            current, holdings = row, {}
+        if row.holder_id is not None:
+            slug = slug_of[row.holder_id]
+            holdings[slug] = _headline(row, slug)
     flush()
     gaps = missing_days(conn=conn, start=start, end=end, currency=currency, today=today)
     return Timeline(
@@ -366,4 +255,5 @@ def build_timeline(
             if any(p.close_source == BUNDLED_SOURCE for p in periods)
             else None
         ),
+        known_at=known_at,
     )

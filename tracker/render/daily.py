@@ -14,6 +14,7 @@ from tracker.daily.backfill import PRIMARY, BackfillResult
 from tracker.daily.bundled import CsvResult
 from tracker.daily.check import PCT_QUANTUM, CheckResult
 from tracker.daily.history import Holding, Interval, Timeline
+from tracker.headline import State
 from tracker.models import Gap
 from tracker.render import renders
 from tracker.render.text import (
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 CSV_FIELDS = (
     "period", "start", "end", "close_date", "close", "close_source",
-    "holder", "btc", "bound", "basis", "holding_as_of", "value",
+    "holder", "btc", "bound", "basis", "holding_as_of", "value", "state", "scope",
 )  # fmt: skip
 INTERVAL_WORD = {Interval.DAY: "daily", Interval.WEEK: "weekly", Interval.MONTH: "monthly"}
 
@@ -47,15 +48,19 @@ def _holding_dict(h: Holding) -> dict[str, Any]:
         "basis": None if h.basis is None else h.basis.value,
         "holding_as_of": None if h.as_of is None else h.as_of.isoformat(),
         "value": None if h.value is None else format(h.value, "f"),
+        "state": h.state.value,
+        "scope": None if h.scope is None else h.scope.value,
     }
 
 
 def to_dict(tl: Timeline) -> dict[str, Any]:
-    """Decimals as strings, dates as YYYY-MM-DD; an undisclosed holding has null btc and value."""
+    """Decimals as strings, dates as YYYY-MM-DD; a holding without an amount (state
+    ``undisclosed`` or ``no_data``) has null btc and value, never 0."""
     return {
         "interval": tl.interval.value,
         "from": tl.start.isoformat(),
         "to": tl.end.isoformat(),
+        "as_known_at": None if tl.known_at is None else tl.known_at.isoformat(),
         "currency": tl.currency,
         "holders": [{"slug": h.slug, "name": h.name} for h in tl.holders],
         "periods": [
@@ -94,9 +99,12 @@ def render_csv(tl: Timeline, **_: Any) -> str:
     return csv_text(CSV_FIELDS, rows)
 
 
+NO_AMOUNT = {State.UNDISCLOSED: "undisclosed", State.NO_DATA: "no data"}
+
+
 def btc_text(h: Holding) -> str:
     if h.btc is None:
-        return "undisclosed"
+        return NO_AMOUNT.get(h.state, "no data")
     return f"{BOUND_MARK[h.bound] if h.bound else ''}{grouped(h.btc)}"
 
 
@@ -109,8 +117,10 @@ def value_text(h: Holding) -> str:
 
 
 def title(tl: Timeline) -> str:
+    known = "" if tl.known_at is None else f", as known on {tl.known_at}"
     return (
         f"BTC/{tl.currency} {INTERVAL_WORD[tl.interval]} close and holdings, {tl.start} to {tl.end}"
+        + known
     )
 
 
@@ -190,8 +200,9 @@ def render_table(tl: Timeline, *, width: int, color: bool = False) -> str:
     notes = [
         "Close: the last daily close of each period"
         + (f" (from {', '.join(sources)}{ends})" if sources else "")
-        + "; holdings as of each period's end.",
-        "≥ at least, ~ approximate; undisclosed: no amount published by then (not zero).",
+        + "; holdings as of each period's end (the government figure, else the reserve one).",
+        "≥ at least, ~ approximate; undisclosed: no amount published by then; no data: no "
+        "observation by then (neither is zero).",
         *gap_lines(tl.missing),
     ]
     for line in notes:
