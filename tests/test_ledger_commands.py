@@ -275,7 +275,9 @@ def test_unknown_basis_is_refused(run_cli: Run) -> None:
     assert snapshot(run_cli) == before
 
 
-def test_a_removed_observation_cannot_be_corrected_and_is_a_tombstone(run_cli: Run) -> None:
+def test_a_removed_observation_cannot_be_corrected_and_is_a_tombstone(
+    run_cli: Run, tmp_path: Path
+) -> None:
     old = es_id(run_cli, "2025-06-16")
     assert ok(run_cli("holdings", "remove", str(old))).startswith(f"removed observation {old} ")
     before = snapshot(run_cli)
@@ -283,6 +285,12 @@ def test_a_removed_observation_cannot_be_corrected_and_is_a_tombstone(run_cli: R
     again = ["holdings", "add", "el-salvador", "--btc", "6209", "--bound", "approximate",
              "--as-of", "2025-06-16", "--basis", "official", "--source", ES_0616]  # fmt: skip
     assert f"(id {old}, removed)" in one_error_line(run_cli(*again))
+    exported = _write(
+        tmp_path / "old.csv",
+        f'el-salvador,2025-06-16,6209,approximate,official,government,"{ES_0616}",,,,',
+    )
+    line = one_error_line(run_cli("holdings", "import", str(exported)))
+    assert "line 2, column source:" in line and f"(id {old}, removed)" in line
     assert snapshot(run_cli) == before
     ok(run_cli("holdings", "sync"))
     assert old not in [o["id"] for o in observations(run_cli)]  # not brought back
@@ -478,3 +486,32 @@ def test_export_writes_whole_or_not_at_all(
         run_cli("holdings", "export", "-o", str(tmp_path / "no" / "such" / "dir.csv"))
     )
     assert "unknown holder 'oz'" in one_error_line(run_cli("holdings", "export", "--holder", "oz"))
+
+
+def test_shipped_observations_round_trip_into_a_database_of_only_those_holders(
+    run_cli: Run, db_url: str, tmp_path: Path
+) -> None:
+    """Export three shipped holders, import them into a database without the shipped ledger
+    (`[ledger] shipped = false`) that has only those holders: the same observations."""
+    chosen = ("united-states", "el-salvador", "germany")
+    picks = [a for slug in chosen for a in ("--holder", slug)]
+    out = tmp_path / "three.csv"
+    ok(run_cli("holdings", "export", *picks, "-o", str(out)))
+    before = [_identity(o) for o in observations(run_cli, *picks)]
+    assert len(before) == 9 + 14 + 3
+
+    cfg = tmp_path / "own.toml"
+    cfg.write_text("[ledger]\nshipped = false\n")
+    ok(run_cli("--config", str(cfg), "db", "upgrade", db=db_url))
+    empty = json.loads(ok(run_cli("--config", str(cfg), "holders", "list", "-f", "json")))
+    assert empty == {"holders": []}
+    for slug in chosen:
+        ok(run_cli("--config", str(cfg), "holders", "add", slug, "--name", slug.title()))
+    done = ok(run_cli("--config", str(cfg), "holdings", "import", str(out)))
+    assert done == f"{len(before)} added, 0 already present\n"
+    listed = json.loads(ok(run_cli("--config", str(cfg), "holdings", "list", "-f", "json")))
+    after = [_identity(o) for h in listed["holders"] for o in h["observations"]]
+    assert after == before
+    assert {o["origin"] for h in listed["holders"] for o in h["observations"]} == {"user"}
+    again = ok(run_cli("--config", str(cfg), "holdings", "import", str(out)))
+    assert again == f"0 added, {len(before)} already present\n"
