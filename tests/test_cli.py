@@ -28,55 +28,120 @@ def one_error_line(result: Result, code: int = 1) -> str:
 # --- the main job --------------------------------------------------------------------------
 
 
-def test_report_json_at_a_date_values_each_holder_exactly(run_cli: Run, db_url: str) -> None:
+def test_report_json_at_a_date_values_every_sovereign_exactly(run_cli: Run, db_url: str) -> None:
+    """Issue 9's first "done when": the shipped ledger on 2025-04-14."""
     result = run_cli("report", "--offline", "--format", "json", "--at", "2025-04-14", db=db_url)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     close = bundled_close("2025-04-14")
+    assert data["schema_version"] == 2 and data["as_known_at"] is None
     assert data["at"] == "2025-04-14T23:59:59Z"
     assert data["price"]["value"] == str(close)
     assert data["price"]["kind"] == "daily_close" and data["price"]["sources"] == ["bundled"]
     assert data["price"]["as_of"] == "2025-04-14T00:00:00Z" and data["price"]["stale"] is False
     assert data["price"]["age_seconds"] == 86399
     holders = {h["slug"]: h for h in data["holders"]}
-    es, us = holders["el-salvador"], holders["united-states"]
+    valued = [h["slug"] for h in data["holders"] if h["state"] == "valued"]
+    assert len(valued) == 9 and data["comparison"]["holders_counted"] == 9
+    values = [Decimal(holders[s]["value"]) for s in valued]
+    assert values == sorted(values, reverse=True)  # sorted by value
+    assert {h["state"] for h in data["holders"][9:]} == {"no_data"}  # after the valued ones
+    bg = holders["bulgaria"]
+    assert (bg["btc"], bg["value"], bg["divested"], bg["bound"]) == ("0", "0.00", True, "exact")
+    de = holders["germany"]
+    assert (de["btc"], de["bound"], de["scope"]) == ("31.41954211", "at_least", "government")
+    assert [(p["scope"], p["btc"], p["as_of"]) for p in de["parts"]] == [
+        ("subset", "0", "2024-07-12"),  # the Movie2k coins, sold
+        ("subset", "43359", "2024-06-19"),
+    ]
+    us = holders["united-states"]  # all government wallets, as Arkham counts them
+    assert (us["btc"], us["bound"], us["basis"], us["scope"]) == (
+        "198109", "approximate", "estimate", "government",
+    )  # fmt: skip
+    assert us["holding_as_of"] == "2025-03-17" and us["url"].startswith("https://")
+    (reserve,) = us["parts"]  # the Strategic Bitcoin Reserve: no amount published
+    assert (reserve["scope"], reserve["btc"], reserve["basis"]) == ("reserve", None, "undisclosed")
+    es = holders["el-salvador"]
     assert (es["btc"], es["bound"], es["basis"]) == ("6100", "at_least", "reported")
-    assert Decimal(es["value"]) == (Decimal(6100) * close).quantize(Decimal("0.01"))
-    # the U.S.: the latest estimate on or before that date (not the later 198,012, not the
-    # undisclosed claim, which has no amount)
-    assert (us["btc"], us["bound"], us["basis"]) == ("198000", "approximate", "estimate")
-    assert us["holding_as_of"] == "2025-03-07"
+    excluded = {e["slug"]: e for e in data["excluded"]}
+    assert {"ukraine", "georgia", "north-korea"} <= set(excluded)
+    assert "not state property" in excluded["ukraine"]["reason"]
+    assert not {"ukraine", "georgia", "north-korea"} & set(holders)
+    assert data["comparison"]["total_bound"] in ("approximate", "at_least")
+    price = Decimal(data["price"]["value"])
     for h in data["holders"]:  # every value recomputes exactly from btc × price
-        assert Decimal(h["value"]) == (
-            Decimal(h["btc"]) * Decimal(data["price"]["value"])
-        ).quantize(Decimal("0.01"))
-        assert h["source"]
+        if h["btc"] is not None:
+            assert Decimal(h["value"]) == (Decimal(h["btc"]) * price).quantize(Decimal("0.01"))
+            assert h["source"]
+            assert h["url"] is None or h["url"].startswith(("https://", "http://"))
+    total = sum(Decimal(holders[s]["btc"]) for s in valued)
+    assert Decimal(data["comparison"]["total_btc"]) == total
     pair = data["comparison"]["pairs"][0]
     assert (pair["a"], pair["b"]) == ("united-states", "el-salvador")
-    assert Decimal(pair["btc_ratio"]) == (Decimal(198000) / Decimal(6100)).quantize(Decimal("0.01"))
+    assert Decimal(pair["btc_ratio"]) == (Decimal(198109) / Decimal(6100)).quantize(
+        Decimal("0.01"), rounding="ROUND_FLOOR"
+    ) or pair["btc_ratio_bound"] == "approximate"
     assert Decimal(pair["value_difference"]) == Decimal(us["value"]) - Decimal(es["value"])
-    assert Decimal(data["comparison"]["total_btc"]) == Decimal(204100)
-    # DESIGN.md's keys, plus the additions of the history issue (changes, cost basis, P&L)
     assert set(data) == {
-        "generated_at", "at", "currency", "price", "holders", "comparison", "warnings", "changes",
+        "schema_version", "generated_at", "at", "as_known_at", "currency", "price", "holders",
+        "comparison", "excluded", "warnings", "changes",
     }  # fmt: skip
     assert set(es) == {
-        "slug", "name", "btc", "bound", "holding_as_of", "holding_age_days", "holding_stale",
-        "basis", "source", "value",
-        "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita", "btc_per_capita_bound",
-        "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd", "unrealized_pnl",
+        "slug", "name", "kind", "state", "divested", "btc", "bound", "holding_as_of",
+        "holding_age_days", "holding_stale", "basis", "scope", "source", "url", "published",
+        "note", "value", "share_of_supply_pct", "share_of_supply_bound", "btc_per_capita",
+        "btc_per_capita_bound", "usd_per_capita", "usd_per_capita_bound", "cost_basis_usd",
+        "unrealized_pnl", "population", "population_year", "parts",
     }  # fmt: skip
-    assert es["share_of_supply_pct"] == "0.0290" and es["btc_per_capita"] == "0.00096825"
+    assert es["share_of_supply_pct"] == "0.0290"  # 6,100 of 21,000,000, rounded down
+    per_person = (Decimal(6100) / Decimal(6338193)).quantize(Decimal("1e-8"), rounding="ROUND_FLOOR")
+    assert es["btc_per_capita"] == str(per_person) == "0.00096241"  # World Bank 2024
 
 
-def test_a_date_before_any_observation_is_undisclosed_never_zero(run_cli: Run) -> None:
+def test_2024_06_01_has_el_salvadors_official_figure_and_the_us_estimate(run_cli: Run) -> None:
     data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2024-06-01").stdout)
-    for h in data["holders"]:
-        assert h["btc"] is None and h["value"] is None and h["basis"] == "undisclosed"
+    holders = {h["slug"]: h for h in data["holders"]}
+    es, us = holders["el-salvador"], holders["united-states"]
+    assert (es["btc"], es["basis"], es["holding_as_of"]) == ("5748.76", "official", "2024-05-12")
+    assert (us["btc"], us["bound"], us["holding_as_of"]) == ("213246", "approximate", "2024-04-05")
+
+
+def test_a_date_before_any_observation_is_no_data_never_zero(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2020-01-01").stdout)
+    holders = {h["slug"]: h for h in data["holders"]}
+    for slug in ("el-salvador", "united-states"):
+        h = holders[slug]
+        assert (h["state"], h["btc"], h["value"], h["basis"]) == ("no_data", None, None, None)
     assert data["comparison"]["pairs"] == []
-    assert any("undisclosed" in w and "not zero" in w for w in data["warnings"])
-    table = run_cli("report", "--offline", "--at", "2024-06-01").stdout
-    assert "undisclosed" in table and " 0.00" not in table
+    assert any("no data, not zero" in w and "El Salvador" in w for w in data["warnings"])
+    assert not any("undisclosed" in w for w in data["warnings"])
+    table = run_cli("report", "--offline", "--at", "2020-01-01").stdout
+    es_row = next(line for line in table.splitlines() if line.startswith(" El Salvador"))
+    assert "no data" in es_row and "undisclosed" not in es_row and " 0" not in es_row
+
+
+def test_an_announced_reserve_without_an_amount_is_undisclosed(run_cli: Run) -> None:
+    data = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-10-01").stdout)
+    kz = {h["slug"]: h for h in data["holders"]}["kazakhstan"]
+    assert (kz["state"], kz["btc"], kz["basis"], kz["scope"]) == (
+        "undisclosed", None, "undisclosed", "reserve",
+    )  # fmt: skip
+    assert any("undisclosed" in w and "Kazakhstan" in w for w in data["warnings"])
+
+
+def test_as_known_at_uses_only_what_was_published_by_then(run_cli: Run, db_url: str) -> None:
+    args = ("report", "--offline", "-f", "json", "--at", "2025-11-30")
+    now = json.loads(run_cli(*args, db=db_url).stdout)
+    then = json.loads(run_cli(*args, "--as-known-at", "2025-01-01", db=db_url).stdout)
+    es_now = {h["slug"]: h for h in now["holders"]}["el-salvador"]
+    es_then = {h["slug"]: h for h in then["holders"]}["el-salvador"]
+    assert es_now["btc"] == "7474.37"
+    assert (es_then["btc"], es_then["holding_as_of"]) == ("5980.77", "2024-12-19")
+    assert then["as_known_at"] == "2025-01-01"
+    for h in then["holders"]:  # nothing published after New Year's Day 2025
+        assert h["published"] is None or h["published"] <= "2025-01-01"
+    table = run_cli("report", "--offline", "--at", "2025-11-30", "--as-known-at", "2025-01-01")
+    assert "as known on 2025-01-01" in table.stdout.splitlines()[0]
 
 
 def test_report_now_uses_stored_prices_and_says_they_are_stale(run_cli: Run) -> None:
@@ -86,7 +151,8 @@ def test_report_now_uses_stored_prices_and_says_they_are_stale(run_cli: Run) -> 
     assert any("stale" in w for w in data["warnings"])
     assert any("no live price" in w for w in data["warnings"])
     holders = {h["slug"]: h for h in data["holders"]}
-    assert holders["el-salvador"]["btc"] == "6209" and holders["united-states"]["btc"] == "198012"
+    assert holders["el-salvador"]["btc"] == "7474.37"  # official, 2025-11-18
+    assert holders["united-states"]["btc"] == "328000"  # BitcoinTreasuries, 2025-12-18
 
 
 def test_what_if_values_at_the_given_price(run_cli: Run) -> None:
@@ -96,7 +162,7 @@ def test_what_if_values_at_the_given_price(run_cli: Run) -> None:
         "age_seconds": 0, "stale": False, "series_ends": None,
     }  # fmt: skip
     holders = {h["slug"]: h for h in data["holders"]}
-    assert holders["el-salvador"]["value"] == "620900000.00"
+    assert holders["el-salvador"]["value"] == "747437000.00"  # 7,474.37 BTC
 
 
 def test_table_fits_80_columns_with_footnotes_and_warnings(run_cli: Run) -> None:
@@ -111,6 +177,8 @@ def test_csv_and_markdown_carry_the_same_figures(run_cli: Run, fmt: str) -> None
     ref = json.loads(run_cli("report", "--offline", "-f", "json", "--at", "2025-04-14").stdout)
     out = run_cli("report", "--offline", "-f", fmt, "--at", "2025-04-14").stdout
     for h in ref["holders"]:
+        if h["value"] is None:  # no data
+            continue
         shown = h["value"] if fmt == "csv" else f"{Decimal(h['value']):,.2f}"
         assert shown in out
     if fmt == "csv":
@@ -356,7 +424,7 @@ def test_a_duplicate_observation_is_refused(run_cli: Run) -> None:
         (
             "[[holders]]\nslug = 'x'\nname = 'X'\n[[holdings]]\nholder = 'y'\nas_of = 2025-01-01\n"
             "basis = 'official'\nsource = 's'\nbtc = '1'\n",
-            "holder 'y' is not listed",
+            "holder 'y' is neither shipped nor listed under [[holders]]",
         ),
     ],
 )
@@ -526,7 +594,7 @@ def test_db_upgrade_adds_the_bundled_closes_an_older_version_lacked(
     assert dropped > 200
     done = run_cli("db", "upgrade")
     assert done.stdout.splitlines() == [
-        "schema is current (0002_source_outcome_index)",
+        "schema is current (0003_sovereign_ledger)",
         f"added {dropped:,} bundled daily close(s) this version ships",
     ]
     assert run_cli("db", "upgrade").stdout.count("\n") == 1  # nothing more to add

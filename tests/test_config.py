@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,13 +32,14 @@ def test_the_root_config_is_the_packaged_default() -> None:
     assert (ROOT / "config.toml").resolve() == packaged_config_path().resolve()
 
 
-def test_the_shipped_config_lists_every_source_and_the_seeds() -> None:
+def test_the_shipped_config_lists_every_source_and_no_seeds() -> None:
     text = packaged_config_path().read_text()
     for name, url in DEFAULT_BASE_URLS.items():
         assert f"[sources.{name}]" in text and f'base_url = "{url}"' in text
     settings = load_settings(packaged_config_path())
-    assert {h.slug for h in settings.holders} == {"el-salvador", "united-states"}
-    assert len(settings.holdings) == 5
+    # the ledger ships in the package (tracker/data/ledger); the config keeps a user's own
+    assert settings.holders == () and settings.holdings == () and settings.ledger.shipped
+    assert "[[holdings]]" in text  # shown, commented out, as an example
     assert settings.consensus.max_deviation_pct == Decimal("1.0")
     # its values are the built-in defaults, so a missing key changes nothing
     defaults = Settings()
@@ -111,7 +114,7 @@ def test_config_show_names_each_settings_origin(tmp_path: Path, run_cli: Run) ->
     assert shown["database.url"]["origin"] == "from $TRACKER_DATABASE_URL"
     text = run_cli("--config", str(cfg), "config", "show").stdout
     assert "report.max_price_age_s = 60  # set in the file" in text
-    assert "sources.kraken.base_url = \"https://api.kraken.com\"  # default" in text
+    assert 'sources.kraken.base_url = "https://api.kraken.com"  # default' in text
 
 
 def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,13 +167,25 @@ def test_errors_name_file_and_key(tmp_path: Path) -> None:
         load_settings(cfg)
 
 
-def test_a_config_silent_on_holders_keeps_the_shipped_seeds(tmp_path: Path) -> None:
+def test_a_config_holds_only_the_users_own_holdings(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[report]\nmax_price_age_s = 60\n")
     s = load_settings(cfg)
-    assert len(s.holdings) == 5 and s.report.max_price_age_s == 60
-    cfg.write_text("holders = []\nholdings = []\n")
-    assert load_settings(cfg).holdings == ()
+    assert s.holdings == () and s.ledger.shipped and s.report.max_price_age_s == 60
+    own = (
+        "[[holdings]]\nholder = 'el-salvador'\nbtc = '7500'\nbound = 'at_least'\n"
+        "as_of = 2026-01-15\nbasis = 'reported'\nscope = 'government'\nsource = 'a paper'\n"
+        "url = 'https://example.com/a'\npublished = 2026-01-16\n"
+    )
+    cfg.write_text(own)  # a shipped holder needs no [[holders]] entry
+    (h,) = load_settings(cfg).holdings
+    assert (h.holder, h.scope, h.published) == ("el-salvador", "government", dt.date(2026, 1, 16))
+    cfg.write_text("[ledger]\nshipped = false\n" + own)  # ... unless the ledger is not shipped
+    with pytest.raises(ConfigError, match="holder 'el-salvador' is neither listed"):
+        load_settings(cfg)
+    cfg.write_text(own.replace("'government'", "'treasury'"))
+    with pytest.raises(ConfigError, match="holdings.0.scope"):
+        load_settings(cfg)
 
 
 def test_history_endpoints(tmp_path: Path) -> None:

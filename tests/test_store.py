@@ -75,12 +75,13 @@ def test_new_database_gets_bundled_history_and_seeds(db_url: str) -> None:
         assert queries.count_daily_prices(conn=conn, source="bundled") == len(bundled_rows())
         first = conn.execute(sa.select(sa.func.min(DailyPrice.date))).scalar()  # type: ignore[arg-type]
     assert first == dt.date(2014, 3, 1)
-    with read_session(engine) as session:
-        assert len(queries.list_observations(session=session)) == 5
+    with read_session(engine) as session:  # the shipped ledger: 17 holders, 45 observations
+        assert len(queries.list_observations(session=session)) == SHIPPED_OBSERVATIONS == 45
+        assert len(queries.list_holders(session=session)) == 17
     # opening again adds nothing
     open_database(db_url, settings=_seeded())
     with read_session(engine) as session:
-        assert len(queries.list_observations(session=session)) == 5
+        assert len(queries.list_observations(session=session)) == 45
     engine.dispose()
 
 
@@ -225,5 +226,99 @@ def test_upgrading_a_populated_database_keeps_its_data(db_url: str) -> None:
     with read_session(opened.engine) as session:
         row = queries.latest_daily_close(session=session, on_or_before=dt.date(2025, 4, 14))
     assert row is not None and row.close == Decimal("84665")
+    opened.engine.dispose()
+    engine.dispose()
+
+
+SHIPPED_OBSERVATIONS = (
+    sum(
+        1
+        for _ in (
+            Path(__file__).parents[1] / "tracker" / "data" / "ledger" / "observations.csv"
+        ).open()
+    )
+    - 1
+)
+
+
+def test_upgrading_0002_keeps_user_rows_and_supersedes_the_old_seeds(db_url: str) -> None:
+    """A database of schema 0002 with the five config seeds and a user's own observation:
+    after the upgrade the user's row is intact, each seed is superseded by its sourced row
+    (kept, out of reports), and the shipped ledger is there."""
+    import tomllib
+
+    from alembic import command
+    from alembic.config import Config
+
+    from tests.conftest import TWO_HOLDERS
+    from tracker.holdings import load_ledgers
+    from tracker.store.migrate import MIGRATIONS
+    from tracker.valuation import value_all
+
+    seeds = tomllib.loads(TWO_HOLDERS.read_text())["holdings"]
+    engine = make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002_source_outcome_index")
+        ids = {}
+        for slug in ("el-salvador", "united-states"):
+            conn.execute(sa.text("INSERT INTO holders (slug, name) VALUES (:s, :s)"), {"s": slug})
+            ids[slug] = conn.execute(
+                sa.text("SELECT id FROM holders WHERE slug = :s"), {"s": slug}
+            ).scalar_one()
+        rows = [
+            *seeds,
+            {
+                "holder": "el-salvador",
+                "btc": "6300.5",
+                "bound": "exact",
+                "as_of": dt.date(2025, 9, 1),
+                "basis": "official",
+                "source": "mine",
+            },
+        ]
+        for row in rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO holding_observations (holder_id, sats, bound, as_of, basis, "
+                    "source, recorded_at) VALUES (:h, :sats, :bound, :as_of, :basis, :source, "
+                    ":at)"
+                ),
+                {
+                    "h": ids[row["holder"]],
+                    "sats": None if "btc" not in row else int(Decimal(row["btc"]) * 10**8),
+                    "bound": row.get("bound"), "as_of": row["as_of"], "basis": row["basis"],
+                    "source": row["source"], "at": dt.datetime(2025, 10, 1, tzinfo=dt.UTC),
+                },
+            )  # fmt: skip
+    opened = open_database(db_url, settings=Settings())
+    assert opened.upgraded_from == "0002_source_outcome_index"
+    assert opened.ledger is not None and opened.ledger.superseded == 5
+    assert opened.ledger.conflicts == []
+    with read_session(opened.engine) as session:
+        every = queries.list_observations(session=session)
+        assert len(every) == 45 + 6
+        mine = [o for o in every if o.source == "mine"]
+        assert [(o.sats, o.origin, o.scope) for o in mine] == [(630050000000, "user", "government")]
+        old = [o for o in every if o.origin == "seed"]
+        corrected = {o.supersedes: o for o in every if o.supersedes is not None}
+        assert len(old) == 5 and all(o.id in corrected for o in old)
+        for seed in old:  # each superseded by the shipped row of its holder, date and scope
+            new = corrected[seed.id]
+            assert new.origin == "ledger" and new.holder_id == seed.holder_id
+            assert new.scope == seed.scope
+        ledgers = load_ledgers(session=session)
+        holders = {h.slug: h for h in queries.list_holders(session=session)}
+    assert holders["el-salvador"].population == 6338193  # the shipped figure, World Bank 2024
+    on = {v.holder.slug: v for v in value_all(ledgers, None, dt.date(2025, 6, 20))}
+    es = on["el-salvador"].claim
+    assert es is not None and es.btc == 6209 and es.url and es.origin.value == "ledger"
+    assert es.bound is not None and es.bound.value == "approximate"  # not the seed's "exact"
+    late = {v.holder.slug: v for v in value_all(ledgers, None, dt.date(2025, 9, 2))}
+    assert late["el-salvador"].btc == Decimal("6300.5")  # the user's own, newest
+    again = open_database(db_url, settings=Settings())
+    assert again.ledger is None  # at head: nothing re-applied on open
     opened.engine.dispose()
     engine.dispose()

@@ -14,11 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 from tracker.clock import utc_now
-from tracker.money import price_to_units, sats_to_btc, units_to_price
+from tracker.columns import DecimalString, ScaledPrice, UTCDateTime
+from tracker.money import sats_to_btc
 
 
 class Bound(StrEnum):
@@ -81,56 +81,6 @@ class PriceKind(StrEnum):
     CONSENSUS = "consensus"
     DAILY_CLOSE = "daily_close"
     WHAT_IF = "what_if"
-
-
-# --- column types -------------------------------------------------------------------------
-
-
-class UTCDateTime(sa.TypeDecorator[dt.datetime]):
-    """An aware UTC datetime; SQLite keeps it naive, so it is re-tagged UTC on the way out."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class ScaledPrice(sa.TypeDecorator[Decimal]):
-    """A price as an integer count of 10^-8 units: exact, sortable and summable in SQL."""
-
-    impl = sa.BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        return None if value is None else price_to_units(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else units_to_price(int(value))
-
-
-class DecimalString(sa.TypeDecorator[Decimal]):
-    """A decimal kept as its exact string (SQLite has no decimal type)."""
-
-    impl = sa.String(64)
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        return None if value is None else str(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
 
 
 # --- tables -------------------------------------------------------------------------------

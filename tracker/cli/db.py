@@ -21,11 +21,20 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     obj: Context = ctx.obj
     opened = obj.open()
+    synced = opened.ledger
     if opened.created:
-        out(f"created database at schema {SCHEMA_HEAD}, with bundled history and seeds\n")
+        out(f"created database at schema {SCHEMA_HEAD}, with bundled history and the ledger\n")
         return
     if opened.upgraded_from != SCHEMA_HEAD:
         out(f"upgraded schema {opened.upgraded_from} -> {SCHEMA_HEAD}\n")
+        if synced is not None:
+            out(
+                f"applied the shipped ledger: {synced.added} observation(s) and "
+                f"{synced.holders_added} holder(s) added, {synced.superseded} old seed(s) "
+                "superseded by their sourced rows\n"
+            )
+            for conflict in synced.conflicts:
+                typer.echo(f"tracker: warning: {conflict}", err=True)
     else:
         out(f"schema is current ({SCHEMA_HEAD})\n")
     with write_connection(opened.engine) as conn:

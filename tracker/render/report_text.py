@@ -296,7 +296,7 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
         for line, url in excluded_lines(report, url=False):
             console.print(Padding(cell(line), (0, 0, 0, 2)))
             if url:
-                console.print(f"    {url}", soft_wrap=True, markup=False, style="dim")
+                console.print(Padding(cell(url, style="dim"), (0, 0, 0, 4)))
     header, rows = change_rows(report, exact=False)
     if rows:
         changes = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -319,8 +319,8 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
         text = footnote(v, url=False) if part is None else part_footnote(part, url=False)
         console.print(f"[{label}] {text}", style="dim", markup=False)
         link = (v.shown if part is None else part) or None
-        if link is not None and link.url:
-            console.print(f"    {link.url}", style="dim", soft_wrap=True, markup=False)
+        if link is not None and link.url:  # on a line of its own: one break at most, mid-link
+            console.print(Padding(cell(link.url, style="dim"), (0, 0, 0, 4)))
     for warning in report.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False)
     return console_text(console)

@@ -67,6 +67,7 @@ class Opened:
     engine: Engine
     created: bool
     upgraded_from: str | None
+    ledger: ledger_sync.SyncResult | None = None  # what applying the ledger did, if it ran
 
 
 def open_database(
@@ -100,9 +101,11 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
         if before is None:
             bundled.load_bundled(conn=conn)
         with Session(bind=conn) as session:  # new, or upgraded: the shipped ledger, applied
-            ledger_sync.sync_ledger(session=session, settings=settings, today=today or utc_today())
+            synced = ledger_sync.sync_ledger(
+                session=session, settings=settings, today=today or utc_today()
+            )
             session.flush()
-        return Opened(engine=engine, created=before is None, upgraded_from=before)
+        return Opened(engine=engine, created=before is None, upgraded_from=before, ledger=synced)
 
 
 def _use_wal(engine: Engine) -> None:
