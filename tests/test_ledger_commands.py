@@ -515,3 +515,29 @@ def test_shipped_observations_round_trip_into_a_database_of_only_those_holders(
     assert {o["origin"] for h in listed["holders"] for o in h["observations"]} == {"user"}
     again = ok(run_cli("--config", str(cfg), "holdings", "import", str(out)))
     assert again == f"0 added, {len(before)} already present\n"
+
+
+def test_holdings_list_removed_shows_the_tombstones_marked(run_cli: Run, db_url: str) -> None:
+    """A removed correction is listed with --removed, marked, and no longer marks what it
+    corrected; without --removed neither it nor a `removed` field appears."""
+    ok(run_cli("db", "upgrade", db=db_url))
+    old = es_id(run_cli, "2025-06-16")
+    fix = ["holdings", "add", "el-salvador", "--btc", "6210", "--as-of", "2025-06-16", "--basis",
+           "official", "--source", "fix", "--supersedes", str(old)]  # fmt: skip
+    added = ok(run_cli(*fix))
+    new = int(added.split()[2].rstrip(":"))
+    assert {o["id"]: o for o in observations(run_cli, "el-salvador")}[old]["corrected_by"] == new
+    ok(run_cli("holdings", "remove", str(new)))
+    plain = observations(run_cli, "el-salvador")
+    assert new not in [o["id"] for o in plain] and "removed" not in plain[0]
+    marked = {o["id"]: o for o in observations(run_cli, "el-salvador", "--removed")}
+    assert marked[new]["removed"] is True and marked[old]["removed"] is False
+    assert marked[old]["corrected_by"] is None  # the removed correction corrects nothing
+    rows = list(
+        csv.DictReader(
+            io.StringIO(ok(run_cli("holdings", "list", "el-salvador", "--removed", "-f", "csv")))
+        )
+    )
+    assert {r["id"]: r["removed"] for r in rows}[str(new)] == "true"
+    table = ok(run_cli("holdings", "list", "el-salvador", "--removed"))
+    assert "REMOVED: not used" in table and "CORRECTED" not in table

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from tracker.errors import InputError
 from tracker.holdings import add_claim
-from tracker.models import Claim, Holder, HolderInfo, Observation
+from tracker.models import Claim, Holder, HolderInfo, HolderLedger, Observation
 from tracker.store import queries
 
 
@@ -119,3 +119,44 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def ledgers_with_removed(*, session: Session) -> tuple[list[HolderLedger], frozenset[int]]:
+    """Every live holder with all its observations, the removed ones too (oldest first), and
+    the ids of those removed: what `holdings list --removed` shows."""
+    from tracker.models import Basis, Bound, Origin, Scope
+
+    holders = queries.list_holders(session=session)
+    claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
+    removed: set[int] = set()
+    slugs = {h.id: h.slug for h in holders}
+    for obs in queries.list_observations(session=session, removed=True):
+        if obs.holder_id not in claims or obs.id is None:
+            continue
+        if obs.removed_at is not None:
+            removed.add(obs.id)
+        claims[obs.holder_id].append(
+            Claim(
+                holder=slugs[obs.holder_id],
+                sats=obs.sats,
+                bound=None if obs.bound is None else Bound(obs.bound),
+                as_of=obs.as_of,
+                basis=Basis(obs.basis),
+                source=obs.source,
+                note=obs.note,
+                cost_basis_usd=obs.cost_basis_usd,
+                id=obs.id,
+                scope=Scope(obs.scope),
+                url=obs.url,
+                published=obs.published,
+                supersedes=obs.supersedes,
+                origin=Origin(obs.origin),
+                recorded_on=obs.recorded_at.date(),
+            )
+        )
+    ledgers = [
+        HolderLedger(holder=HolderInfo.of(h), claims=tuple(claims[h.id]))
+        for h in holders
+        if h.id is not None
+    ]
+    return ledgers, frozenset(removed)

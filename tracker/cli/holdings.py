@@ -23,6 +23,9 @@ def holdings_list(
         typer.Option("--holder", help="Only this holder (slug); repeat for more."),
     ] = None,
     fmt: FormatOption = Format.table,
+    removed: Annotated[
+        bool, typer.Option("--removed", help="Show removed observations too, marked removed.")
+    ] = False,
 ) -> None:
     """List the ledger: holder by holder, each observation oldest first, with its id, basis,
     scope, source, link, publication date and origin; a corrected observation names the id
@@ -30,13 +33,22 @@ def holdings_list(
 
     Example: tracker holdings list --holder united-states --holder el-salvador --format csv
     """
+    from tracker.ledger_io import ledgers_with_removed
     from tracker.models import Ledger
+    from tracker.render.ledger import MarkedLedger
     from tracker.store.engine import read_session
 
+    slugs = [*([holder] if holder else []), *(holders or [])]
     obj: Context = ctx.obj
     with read_session(obj.open().engine) as session:
-        ledgers = _chosen(session, [*([holder] if holder else []), *(holders or [])])
-    show(Ledger(tuple(ledgers)), fmt.value, color=False)
+        ledgers = _chosen(session, slugs)
+        if removed:
+            every, gone = ledgers_with_removed(session=session)
+            chosen = [lg for lg in every if not slugs or lg.holder.slug in slugs]
+    if removed:
+        show(MarkedLedger(tuple(chosen), removed=gone), fmt.value, color=False)
+    else:
+        show(Ledger(tuple(ledgers)), fmt.value, color=False)
 
 
 def _chosen(session: Any, slugs: list[str]) -> list[HolderLedger]:

@@ -29,18 +29,36 @@ LEDGER_FIELDS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class MarkedLedger(Ledger):
+    """The ledger with its removed observations among the live ones, marked
+    (`holdings list --removed`)."""
+
+    removed: frozenset[int] = frozenset()
+
+
+def _removed(ledger: Ledger) -> frozenset[int]:
+    return ledger.removed if isinstance(ledger, MarkedLedger) else frozenset()
+
+
+def _fields(ledger: Ledger) -> tuple[str, ...]:
+    return (*LEDGER_FIELDS, "removed") if isinstance(ledger, MarkedLedger) else LEDGER_FIELDS
+
+
 def corrections(ledger: Ledger) -> dict[int, int]:
-    """Each corrected observation's id → the id of the one correcting it (the newest)."""
+    """Each corrected observation's id → the id of the live one correcting it (the newest)."""
+    gone = _removed(ledger)
     found: dict[int, int] = {}
     for lg in ledger.holders:
         for c in lg.claims:
-            if c.supersedes is not None and c.id is not None:
+            if c.supersedes is not None and c.id is not None and c.id not in gone:
                 found[c.supersedes] = max(c.id, found.get(c.supersedes, 0))
     return found
 
 
 def ledger_rows(ledger: Ledger) -> list[dict[str, Any]]:
-    fixed = corrections(ledger)
+    fixed, gone = corrections(ledger), _removed(ledger)
+    marked = isinstance(ledger, MarkedLedger)
     return [
         {
             "id": c.id,
@@ -48,6 +66,7 @@ def ledger_rows(ledger: Ledger) -> list[dict[str, Any]]:
             **claim_dict(c),
             "corrected_by": None if c.id is None else fixed.get(c.id),
             "origin": c.origin.value,
+            **({"removed": c.id in gone} if marked else {}),
         }
         for lg in ledger.holders
         for c in lg.claims
@@ -82,14 +101,19 @@ def render_json(ledger: Ledger, **_: Any) -> str:
 
 @renders(Ledger, "csv")
 def render_csv(ledger: Ledger, **_: Any) -> str:
-    return csv_text(LEDGER_FIELDS, ledger_rows(ledger))
+    rows = [  # true/false as in JSON, as the report's CSV writes them
+        {k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()}
+        for r in ledger_rows(ledger)
+    ]
+    return csv_text(_fields(ledger), rows)
 
 
 @renders(Ledger, "markdown")
 def render_markdown(ledger: Ledger, **_: Any) -> str:
-    lines = [md_row(LEDGER_FIELDS), "|" + "---|" * len(LEDGER_FIELDS)]
+    fields = _fields(ledger)
+    lines = [md_row(fields), "|" + "---|" * len(fields)]
     rows = ledger_rows(ledger)
-    lines += [md_row("" if r[k] is None else r[k] for k in LEDGER_FIELDS) for r in rows]
+    lines += [md_row("" if r[k] is None else _md_value(r[k]) for k in fields) for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -97,10 +121,10 @@ WIDE = 160  # from this many columns the ledger is a grid; below, each source go
 INDENT = "    "
 
 
-def _details(c: Claim, fixed: dict[int, int]) -> list[str]:
+def _details(c: Claim, fixed: dict[int, int], gone: frozenset[int]) -> list[str]:
     """What goes under an observation's row: its source and note, then its provenance."""
     source = c.source + (f" (note: {c.note})" if c.note else "")
-    facts = []
+    facts = ["REMOVED: not used"] if c.id in gone else []
     if c.published is not None:
         facts.append(f"published {c.published.isoformat()}")
     facts.append(f"origin {c.origin.value}")
@@ -119,7 +143,7 @@ def render_table(ledger: Ledger, *, width: int, **_: Any) -> str:
     wide."""
     if width >= WIDE:
         return _grid(ledger, width)
-    fixed = corrections(ledger)
+    fixed, gone = corrections(ledger), _removed(ledger)
     rows = [
         (str(c.id), _amount(c.btc, c.bound), c.as_of.isoformat(), c.basis.value, c.scope.value)
         for lg in ledger.holders
@@ -142,7 +166,7 @@ def render_table(ledger: Ledger, *, width: int, **_: Any) -> str:
         for c in lg.claims:
             out.append(line(rows[at]))
             at += 1
-            for text in _details(c, fixed):
+            for text in _details(c, fixed, gone):
                 out += textwrap.wrap(
                     text, width=width, initial_indent=INDENT, subsequent_indent=INDENT,
                     break_on_hyphens=False,
@@ -157,7 +181,7 @@ def _amount(btc: Decimal | None, bound: Bound | None) -> str:
 def _grid(ledger: Ledger, width: int) -> str:
     from rich.table import Table
 
-    fixed = corrections(ledger)
+    fixed, gone = corrections(ledger), _removed(ledger)
     table = Table(title="Holdings ledger", title_justify="left", show_lines=True)
     for column in ("id", "holder", "btc", "as of", "basis", "scope"):
         table.add_column(column, no_wrap=True)
@@ -167,7 +191,7 @@ def _grid(ledger: Ledger, width: int) -> str:
             table.add_row(*map(cell, (
                 str(c.id), lg.holder.slug, _amount(c.btc, c.bound),
                 c.as_of.isoformat(), c.basis.value, c.scope.value,
-                "\n".join(_details(c, fixed)),
+                "\n".join(_details(c, fixed, gone)),
             )))  # fmt: skip
     console = text_console(width=width)
     console.print(table)
