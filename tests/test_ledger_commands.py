@@ -541,3 +541,20 @@ def test_holdings_list_removed_shows_the_tombstones_marked(run_cli: Run, db_url:
     assert {r["id"]: r["removed"] for r in rows}[str(new)] == "true"
     table = ok(run_cli("holdings", "list", "el-salvador", "--removed"))
     assert "REMOVED: not used" in table and "CORRECTED" not in table
+
+
+def test_an_export_file_gets_the_usual_permissions(run_cli: Run, tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        new = tmp_path / "new.csv"
+        ok(run_cli("holdings", "export", "--holder", "finland", "-o", str(new)))
+        assert new.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.csv"
+        kept.write_text("old\n")
+        kept.chmod(0o600)
+        ok(run_cli("holdings", "export", "--holder", "finland", "-o", str(kept)))
+        assert kept.stat().st_mode & 0o777 == 0o600 and kept.read_text().startswith("holder,")
+    finally:
+        os.umask(umask)

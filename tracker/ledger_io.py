@@ -99,6 +99,16 @@ def import_claims(
     return added, present
 
 
+def _mode_for(path: Path) -> int:
+    """The mode the file had, or the one a plain open() would give it (0666 less umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then a
     rename, so a reader never sees half a file and a failure leaves the old one."""
@@ -108,6 +118,7 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from None
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would hide an export from others
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
