@@ -1,32 +1,38 @@
 """Charts of a `tracker history`: in the terminal (plotext) or as a PNG or SVG image (matplotlib,
-the optional ``charts`` extra). Prices and values become floats here, for drawing only."""
+the optional ``charts`` extra; charts_image.py). Prices and values become floats here, for
+drawing only.
+
+Holdings span six orders of magnitude (Germany's 31 BTC beside the U.S.'s 200,000), so values are
+drawn on a log axis: El Salvador is not a flat line at zero. A holder without an amount (no data,
+undisclosed) has no line there, never a zero; a holding of 0 BTC (divested) cannot sit on a log
+axis and is named instead. The days a holding changed (a new headline) are marked.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 import os
+import textwrap
 from collections.abc import Sequence
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tracker.daily.history import Period, Timeline
+from tracker.daily.history import Interval, Period, Timeline
 from tracker.errors import InputError
+from tracker.headline import State
 from tracker.render.daily import title
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from tracker.render.text import BOUND_MARK, grouped
 
 IMAGE_FORMATS = {".png": "png", ".svg": "svg"}
 MISSING_MATPLOTLIB = (
     "writing an image needs matplotlib, the optional 'charts' extra: pip install 'tracker[charts]'"
 )
-BILLION = 1e9
-PRICE_COLOUR = "#f7931a"  # bitcoin orange, for the price only
 PLAIN_MARKERS = ("•", "x", "+", "o", "*", "#")
-HOLDER_COLOURS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
+TERMINAL_LINES = 5  # holders drawn in a terminal: more lines (and their legend) do not fit
+# The longest a period can be: closes further apart than this have a gap between them.
+SPAN = {Interval.DAY: 1, Interval.WEEK: 7, Interval.MONTH: 31}
 
 
 def _when(p: Period) -> dt.date:
@@ -34,19 +40,67 @@ def _when(p: Period) -> dt.date:
     return p.close_date
 
 
-def _series(tl: Timeline) -> list[tuple[str, list[float | None]]]:
-    """Each holder's value per period, in billions (None where undisclosed); holders that are
-    undisclosed throughout are left out."""
-    out = []
+@dataclass(frozen=True)
+class Series:
+    """One sovereign's line: its value per period (None: no line there) and its changes."""
+
+    slug: str
+    name: str
+    values: tuple[float | None, ...]  # USD; None where there is no amount (or 0 BTC)
+    changes: tuple[int, ...]  # indexes of the periods where a new headline took effect
+    last: str  # the latest holding, e.g. "~6,274 BTC"
+
+
+@dataclass(frozen=True)
+class Chartable:
+    """What a chart draws of a timeline, and what it names because it cannot draw it."""
+
+    series: tuple[Series, ...]  # valued at some point, the largest last value first
+    no_data: tuple[str, ...]  # names of holders with no observation anywhere in the range
+    undisclosed: tuple[str, ...]  # names of holders whose amount is never disclosed in range
+    divested: tuple[str, ...]  # names of holders at 0 BTC at the end
+    breaks: tuple[int, ...]  # indexes of periods after a gap in the daily series
+
+
+def _amount(sats: int | None) -> float | None:
+    return None if not sats else float(sats)
+
+
+def chartable(tl: Timeline) -> Chartable:
+    series: list[Series] = []
+    no_data, undisclosed, divested = [], [], []
     for i, holder in enumerate(tl.holders):
-        values = [_billions(p.holdings[i].value) for p in tl.periods]
-        if any(v is not None for v in values):
-            out.append((holder.name, values))
-    return out
-
-
-def _billions(value: Decimal | None) -> float | None:
-    return None if value is None else float(value) / BILLION
+        held = [p.holdings[i] for p in tl.periods]
+        values = tuple(None if h.value is None or not h.sats else float(h.value) for h in held)
+        if held and held[-1].sats == 0:
+            divested.append(holder.name)
+        if all(v is None for v in values):
+            if any(h.state is State.UNDISCLOSED for h in held):
+                undisclosed.append(holder.name)
+            elif not any(h.state is State.VALUED for h in held):
+                no_data.append(holder.name)
+            continue
+        changes = tuple(
+            n
+            for n, h in enumerate(held)
+            if h.observation_id is not None
+            and h.as_of is not None
+            and (
+                held[n - 1].observation_id != h.observation_id
+                if n
+                else h.as_of >= tl.start  # a figure that appeared within the range
+            )
+        )
+        final = next(h for h in reversed(held) if h.btc is not None)
+        mark = BOUND_MARK[final.bound] if final.bound else ""
+        assert final.btc is not None
+        last = f"{mark}{grouped(final.btc)} BTC"
+        series.append(Series(holder.slug, holder.name, values, changes, last))
+    series.sort(key=lambda s: -(next((v for v in reversed(s.values) if v), 0.0)))
+    when = [_when(p) for p in tl.periods]
+    span = SPAN[tl.interval]
+    breaks = tuple(n for n in range(1, len(when)) if (when[n] - when[n - 1]).days > span)
+    return Chartable(tuple(series), tuple(no_data), tuple(undisclosed), tuple(divested), breaks)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -67,46 +121,75 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _short(value: float) -> str:
-    """A compact tick label: 85k, 1.2M, 14.5 (the unit is in the axis label)."""
+def short(value: float) -> str:
+    """A compact label: 85k, 1.2M, 3B, 14.5 (the unit is in the axis label)."""
     size = abs(value)
-    if size >= 1e6:
-        return f"{value / 1e6:g}M"
-    if size >= 1e3:
-        return f"{value / 1e3:g}k"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= limit:
+            return f"{value / limit:g}{suffix}"
     return f"{value:g}"
+
+
+def notes(c: Chartable, tl: Timeline) -> list[str]:
+    """What the chart says in words: the holders it cannot draw, and where prices end."""
+    lines = []
+    if c.no_data:
+        lines.append(f"no data (no observation by then): {', '.join(c.no_data)}")
+    if c.undisclosed:
+        lines.append(f"undisclosed amount (no line, not zero): {', '.join(c.undisclosed)}")
+    if c.divested:
+        lines.append(
+            f"0 BTC at the end (divested; no point on a log axis): {', '.join(c.divested)}"
+        )
+    if tl.bundled_ends is not None and tl.bundled_ends < tl.end:
+        lines.append(
+            f"the bundled price series ends {tl.bundled_ends}; later closes are stored ones"
+        )
+    return lines
 
 
 # --- terminal (plotext) ---------------------------------------------------------------------
 
 
 def terminal_chart(tl: Timeline, *, width: int = 100, height: int = 30, color: bool = False) -> str:
-    """The close, and the holders' values below it, drawn with plotext as text."""
+    """The close, and the holders' values below it on a log axis, drawn with plotext as text."""
     import plotext
 
     if not tl.periods:
         raise InputError("nothing to draw: no daily closes in this range (run `tracker backfill`)")
     fig = plotext.figure
     fig.clear()
-    values = _series(tl)
-    panels = 2 if values else 1
+    c = chartable(tl)
+    panels = 2 if c.series else 1
     fig.plot_size(max(width, 40), max(height, 12 * panels))
     fig.subplots(panels, 1)
     when = [dt.datetime.combine(_when(p), dt.time(0)) for p in tl.periods]
-    closes = [float(p.close) for p in tl.periods]
-    top = fig.subplot(1, 1)
-    _panel(top, when, [(f"BTC/{tl.currency} close", closes)], f"{title(tl)}", color=color)
+    closes: list[float | None] = [float(p.close) for p in tl.periods]
+    top = fig.subplot(1, 1) if panels == 2 else fig  # one panel: the figure is the plot
+    _panel(top, when, [(f"BTC/{tl.currency} close", closes)], title(tl), color=color)
     top.label(f"{tl.currency} per BTC", axis="y")
-    if values:
+    drawn, rest = c.series[:TERMINAL_LINES], c.series[TERMINAL_LINES:]
+    if drawn:
         bottom = fig.subplot(2, 1)
-        _panel(bottom, when, values, "Value of each holding", color=color)
-        bottom.label(f"billion {tl.currency}", axis="y")
+        logs = [(s.name, [None if v is None else math.log10(v) for v in s.values]) for s in drawn]
+        _panel(bottom, when, logs, "Value of each holding (log scale)", color=color, log=True)
+        bottom.label(f"{tl.currency}, log scale", axis="y")
         bottom.label("date (UTC)", axis="x")
     else:
         top.label("date (UTC)", axis="x")
     text: str = fig.build().string(colorless=not color)
     fig.clear()
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    lines = [line.rstrip() for line in text.splitlines()]
+    said: list[str] = []
+    if drawn:
+        key = "  ".join(f"{PLAIN_MARKERS[n]} {s.name}: {s.last}" for n, s in enumerate(drawn))
+        said.append(f"holdings: {key}")
+    if rest:
+        names = ", ".join(s.name for s in rest)
+        said.append(f"also valued, smaller, not drawn here (see --holder, --output): {names}")
+    said += notes(c, tl)
+    lines += [textwrap.fill(line, max(width, 40), subsequent_indent="  ") for line in said]
+    return "\n".join(lines) + "\n"
 
 
 def _panel(
@@ -116,6 +199,7 @@ def _panel(
     heading: str,
     *,
     color: bool,
+    log: bool = False,
 ) -> None:
     plot.date().activate(form="%Y-%m-%d")
     drawn: list[float] = []
@@ -123,8 +207,9 @@ def _panel(
         points = [(x, y) for x, y in zip(when, ys, strict=True) if y is not None]
         if not points:
             continue
-        # Without colour, lines are told apart by their marker.
-        marker = None if color or len(lines) == 1 else PLAIN_MARKERS[n % len(PLAIN_MARKERS)]
+        # Lines are told apart by their marker (the key below the chart names them all, as
+        # plotext's own legend is left out when the panel is too short for it).
+        marker = None if len(lines) == 1 else PLAIN_MARKERS[n % len(PLAIN_MARKERS)]
         signal = plot.signal([x for x, _ in points], [y for _, y in points], marker=marker)
         signal.label(label)
         signal.lines()
@@ -133,8 +218,12 @@ def _panel(
     plot.title(heading)
     if drawn:
         low, high = min(drawn), max(drawn)
-        ticks = [t for t in nice_ticks(low, high) if low <= t <= high] or [low]
-        plot.ruler("y").ticks(ticks, [_short(t) for t in ticks])
+        if log:  # one tick per power of ten, labelled with the value it stands for
+            powers = [float(t) for t in range(math.floor(low), math.ceil(high) + 1)]
+            plot.ruler("y").ticks(powers, [short(10.0**t) for t in powers])
+        else:
+            ticks = [t for t in nice_ticks(low, high) if low <= t <= high] or [low]
+            plot.ruler("y").ticks(ticks, [short(t) for t in ticks])
     if len(when) > 1:
         plot.ruler("x").lim(when[0], when[-1])  # both panels span the same dates
         step = max(1, (len(when) - 1) // 5)
@@ -159,12 +248,14 @@ def save_image(tl: Timeline, path: Path) -> Path:
     if not path.parent.is_dir():
         raise InputError(f"--output {path}: directory {path.parent} does not exist")
 
+    from tracker.render.charts_image import figure
+
     tmp = path.with_name(f".{path.name}.tmp")
     metadata = {"Date": None} if kind == "svg" else None  # reproducible SVG: no timestamp
     # Holder names are plain text, not mathtext: a "$" in one must neither fail nor turn the
     # rest of the name into a formula.
-    with rc_context({"text.parse_math": False}):
-        fig = _figure(tl)
+    with rc_context({"text.parse_math": False, "svg.hashsalt": "tracker"}):
+        fig = figure(tl, chartable(tl), notes)
         try:
             fig.savefig(tmp, format=kind, metadata=metadata)
             os.replace(tmp, path)
@@ -172,45 +263,3 @@ def save_image(tl: Timeline, path: Path) -> Path:
             tmp.unlink(missing_ok=True)
             raise InputError(f"cannot write {path}: {e.strerror}") from None
     return path
-
-
-def _figure(tl: Timeline) -> Figure:
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
-
-    values = _series(tl)
-    when = [_when(p) for p in tl.periods]
-    fig = Figure(figsize=(10, 7.5 if values else 4.5), dpi=110, layout="constrained")
-    axes = fig.subplots(2 if values else 1, 1, sharex=True, squeeze=False)[:, 0]
-    fig.suptitle(title(tl), fontsize=13, fontweight="bold")
-
-    top = axes[0]
-    top.plot(when, [float(p.close) for p in tl.periods], color=PRICE_COLOUR, linewidth=1.6,
-             label=f"BTC/{tl.currency} close ({_sources(tl)})")  # fmt: skip
-    top.set_ylabel(f"{tl.currency} per BTC")
-    top.set_title("Price: the last daily close of each period", fontsize=10, loc="left")
-    top.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
-    if values:
-        bottom = axes[1]
-        for (name, ys), colour in zip(values, itertools.cycle(HOLDER_COLOURS), strict=False):
-            bottom.plot(when, [math.nan if y is None else y for y in ys],
-                        color=colour, linewidth=1.6, label=name)  # fmt: skip
-        bottom.set_ylabel(f"billion {tl.currency}")
-        bottom.set_title("Value of each holding (undisclosed: no line)", fontsize=10, loc="left")
-        bottom.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.1f}"))
-    for ax in axes:
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper left", frameon=False)
-    locator = AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
-    axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    axes[-1].set_xlabel("date (UTC)")
-    fig.text(0.995, 0.002, "tracker history", ha="right", va="bottom", fontsize=7, alpha=0.6)
-    return fig
-
-
-def _sources(tl: Timeline) -> str:
-    from tracker.daily import daily_preference
-
-    return ", ".join(sorted({p.close_source for p in tl.periods}, key=daily_preference))
