@@ -1,9 +1,10 @@
-"""`tracker holdings list|add|remove|sync`: the ledger of sourced observations."""
+"""`tracker holdings list|add|remove|sync|import|export`: the ledger of sourced
+observations."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +12,8 @@ from tracker.cli.app import Context, Format, FormatOption, holdings_app, out, sh
 from tracker.errors import InputError
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from tracker.models import HolderLedger
 
 
@@ -39,19 +42,19 @@ def holdings_list(
     from tracker.store.engine import read_session
 
     slugs = [*([holder] if holder else []), *(holders or [])]
+    gone: frozenset[int] = frozenset()
     obj: Context = ctx.obj
     with read_session(obj.open().engine) as session:
         ledgers = _chosen(session, slugs)
         if removed:
+            shown = {lg.holder.slug for lg in ledgers}
             every, gone = ledgers_with_removed(session=session)
-            chosen = [lg for lg in every if not slugs or lg.holder.slug in slugs]
-    if removed:
-        show(MarkedLedger(tuple(chosen), removed=gone), fmt.value, color=False)
-    else:
-        show(Ledger(tuple(ledgers)), fmt.value, color=False)
+            ledgers = [lg for lg in every if lg.holder.slug in shown]
+    ledger = MarkedLedger(tuple(ledgers), removed=gone) if removed else Ledger(tuple(ledgers))
+    show(ledger, fmt.value, color=False)
 
 
-def _chosen(session: Any, slugs: list[str]) -> list[HolderLedger]:
+def _chosen(session: Session, slugs: list[str]) -> list[HolderLedger]:
     """The live ledgers of these holders (all when none is named), in the ledger's order."""
     from tracker.holdings import load_ledgers
 
