@@ -28,6 +28,16 @@ class SyncResult:
     holders_added: int = 0
     superseded: int = 0  # 0002 config seeds replaced by their sourced rows
     conflicts: list[str] = field(default_factory=list)
+    removed: dict[str, list[int]] = field(default_factory=dict)  # holder: ids kept removed
+
+    def warnings(self) -> list[str]:
+        """The conflicts, then one line per holder whose removed observations stay removed."""
+        kept = [
+            f"{slug}: observation(s) {', '.join(map(str, ids))} of the shipped ledger were "
+            "removed here and stay removed"
+            for slug, ids in self.removed.items()
+        ]
+        return [*self.conflicts, *kept]
 
 
 def sync_ledger(*, session: Session, settings: Settings, today: dt.date) -> SyncResult:
@@ -78,7 +88,7 @@ def _apply_holder(session: Session, info: HolderInfo, result: SyncResult) -> Non
         upsert_holder(session=session, info=info, origin=Origin.LEDGER)
     elif replace(HolderInfo.of(existing), id=None) != info:
         result.conflicts.append(
-            f"holder {info.slug} was added here before the shipped ledger had it; yours is kept"
+            f"holder {info.slug}: yours differs from the shipped ledger's and is kept"
         )
 
 
@@ -105,9 +115,7 @@ def _apply_claim(session: Session, claim: Claim, result: SyncResult, *, what: st
         add_claim(session=session, claim=claim)
         result.added += 1
     elif existing.removed_at is not None:
-        result.conflicts.append(
-            f"{where}: observation {existing.id} from {what} was removed here; it stays removed"
-        )
+        result.removed.setdefault(claim.holder, []).append(existing.id or 0)
     elif not _same(existing, claim):
         result.conflicts.append(
             f"{where}: stored observation {existing.id} differs from {what}; it was kept "

@@ -33,7 +33,7 @@ def db_upgrade(ctx: typer.Context) -> None:
                 f"{synced.holders_added} holder(s) added, {synced.superseded} old seed(s) "
                 "superseded by their sourced rows\n"
             )
-            for conflict in synced.conflicts:
+            for conflict in synced.warnings():
                 typer.echo(f"tracker: warning: {conflict}", err=True)
     else:
         out(f"schema is current ({SCHEMA_HEAD})\n")

@@ -117,7 +117,6 @@ def holdings_add(
     from tracker.clock import utc_today
     from tracker.holdings import make_claim
     from tracker.inputs import optional_date, parse_date
-    from tracker.models import HolderInfo
     from tracker.store.engine import write_session
     from tracker.store.queries import get_holder
 
@@ -144,13 +143,11 @@ def holdings_add(
         if get_holder(session=session, slug=holder) is None and name is not None:
             holdings.upsert_holder(
                 session=session,
-                info=HolderInfo(
-                    slug=holder,
-                    name=name,
-                    country_code=None if country is None else country.upper(),
-                    population=population,
+                info=holdings.make_holder(
+                    slug=holder, name=name, country_code=country, population=population,
+                    today=today,
                 ),
-            )
+            )  # fmt: skip
         obs = holdings.add_claim(session=session, claim=claim)
         added_id = obs.id
     corrects = "" if supersedes is None else f", correcting observation {supersedes}"
@@ -202,7 +199,7 @@ def holdings_sync(ctx: typer.Context) -> None:
         f"{result.added} added, {result.present} already present, "
         f"{result.holders_added} holders added{superseded}\n"
     )
-    for conflict in result.conflicts:
+    for conflict in result.warnings():
         typer.echo(f"tracker: warning: {conflict}", err=True)
 
 
