@@ -718,6 +718,10 @@ def test_history_command_refuses_bad_input(run_cli: Run) -> None:
     for args, needle in (
         (("--from", "2025-05-01", "--to", "2025-04-01"), "after"),
         (("--holder", "atlantis"), "unknown holder"),
+        (("--holder", "ukraine"), "unknown holder 'ukraine' (known sovereigns: united-states,"),
+        (("--holder", "north-korea"), "unknown holder 'north-korea'"),  # state-linked
+        (("--as-known-at", "2025-13-01"), "--as-known-at '2025-13-01' is not a date"),
+        (("--as-known-at", "2999-01-01"), "--as-known-at"),
         (("--interval", "year"), "year"),
         (("--chart", "--format", "json"), "--chart"),
     ):
