@@ -315,26 +315,10 @@ def load_ledgers(*, session: Session) -> list[HolderLedger]:
     by_id = {h.id: h for h in holders}
     claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
     for obs in queries.list_observations(session=session):
-        holder = by_id[obs.holder_id]
-        claims[obs.holder_id].append(
-            Claim(
-                holder=holder.slug,
-                sats=obs.sats,
-                bound=None if obs.bound is None else Bound(obs.bound),
-                as_of=obs.as_of,
-                basis=Basis(obs.basis),
-                source=obs.source,
-                note=obs.note,
-                cost_basis_usd=obs.cost_basis_usd,
-                id=obs.id,
-                scope=Scope(obs.scope),
-                url=obs.url,
-                published=obs.published,
-                supersedes=obs.supersedes,
-                origin=Origin(obs.origin),
-                recorded_on=obs.recorded_at.date(),
-            )
-        )
+        holder = by_id.get(obs.holder_id)
+        if holder is None:  # a removed holder's (its observations were removed with it)
+            continue
+        claims[obs.holder_id].append(Claim.of(obs, holder.slug))
     return [
         HolderLedger(
             holder=HolderInfo.of(h),

@@ -135,7 +135,6 @@ def write_atomically(path: Path, text: str) -> None:
 def ledgers_with_removed(*, session: Session) -> tuple[list[HolderLedger], frozenset[int]]:
     """Every live holder with all its observations, the removed ones too (oldest first), and
     the ids of those removed: what `holdings list --removed` shows."""
-    from tracker.models import Basis, Bound, Origin, Scope
 
     holders = queries.list_holders(session=session)
     claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
@@ -146,25 +145,7 @@ def ledgers_with_removed(*, session: Session) -> tuple[list[HolderLedger], froze
             continue
         if obs.removed_at is not None:
             removed.add(obs.id)
-        claims[obs.holder_id].append(
-            Claim(
-                holder=slugs[obs.holder_id],
-                sats=obs.sats,
-                bound=None if obs.bound is None else Bound(obs.bound),
-                as_of=obs.as_of,
-                basis=Basis(obs.basis),
-                source=obs.source,
-                note=obs.note,
-                cost_basis_usd=obs.cost_basis_usd,
-                id=obs.id,
-                scope=Scope(obs.scope),
-                url=obs.url,
-                published=obs.published,
-                supersedes=obs.supersedes,
-                origin=Origin(obs.origin),
-                recorded_on=obs.recorded_at.date(),
-            )
-        )
+        claims[obs.holder_id].append(Claim.of(obs, slugs[obs.holder_id]))
     ledgers = [
         HolderLedger(holder=HolderInfo.of(h), claims=tuple(claims[h.id]))
         for h in holders

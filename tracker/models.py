@@ -351,6 +351,27 @@ class Claim:
     origin: Origin = Origin.USER
     recorded_on: dt.date | None = None  # the day this store learned it
 
+    @classmethod
+    def of(cls, row: Any, holder: str) -> Claim:
+        """From an ``Observation`` row (or anything with its attributes) of ``holder``."""
+        return cls(
+            holder=holder,
+            sats=row.sats,
+            bound=None if row.bound is None else Bound(row.bound),
+            as_of=row.as_of,
+            basis=Basis(row.basis),
+            source=row.source,
+            note=row.note,
+            cost_basis_usd=row.cost_basis_usd,
+            id=row.id,
+            scope=Scope(row.scope),
+            url=row.url,
+            published=row.published,
+            supersedes=row.supersedes,
+            origin=Origin(row.origin),
+            recorded_on=row.recorded_at.date(),
+        )
+
     @property
     def known_from(self) -> dt.date | None:
         """The first day a reader could have known this claim (``--as-known-at``): the source's
