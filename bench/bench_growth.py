@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker.config import load_settings
 from tracker.report import assemble_report
-from tracker.status import gather_status
 from tracker.sources import SPOT
+from tracker.status import gather_status
 from tracker.store.engine import read_session
 from tracker.store.migrate import SCHEMA_HEAD, info, open_database
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -184,7 +183,7 @@ def test_a_config_holds_only_the_users_own_holdings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holder 'el-salvador' is neither listed"):
         load_settings(cfg)
     cfg.write_text(own.replace("'government'", "'treasury'"))
-    with pytest.raises(ConfigError, match="holdings.0.scope"):
+    with pytest.raises(ConfigError, match=r"holdings\.0\.scope"):
         load_settings(cfg)
 
 

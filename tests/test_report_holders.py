@@ -11,9 +11,9 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from tests.conftest import TWO_HOLDERS
-from typer.testing import Result
 
 pytestmark = pytest.mark.usefixtures("two_holders")  # the five seeds' small world
 Run = Callable[..., Result]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
 from tracker.headline import headline
+from tracker.models import Basis, Bound, Claim, HolderInfo, HolderLedger, PriceKind, PricePoint
 from tracker.valuation import (
     Valuation,
     compare,
