@@ -594,7 +594,7 @@ def test_db_upgrade_adds_the_bundled_closes_an_older_version_lacked(
     assert dropped > 200
     done = run_cli("db", "upgrade")
     assert done.stdout.splitlines() == [
-        "schema is current (0003_sovereign_ledger)",
+        "schema is current (0004_onchain)",
         f"added {dropped:,} bundled daily close(s) this version ships",
     ]
     assert run_cli("db", "upgrade").stdout.count("\n") == 1  # nothing more to add

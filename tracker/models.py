@@ -104,6 +104,11 @@ class Holder(SQLModel, table=True):
         default="user", sa_column=sa.Column(sa.String(16), nullable=False, server_default="user")
     )
     removed_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime))
+    # the holder publishes its full address list: an on-chain total is then exact, not at least
+    addresses_complete: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+    )
 
 
 class Observation(SQLModel, table=True):

@@ -22,7 +22,7 @@ from tracker.store.engine import make_engine, redact_url, write_connection
 
 # The newest migration this code knows; tests check it against the Alembic scripts, so
 # opening an up-to-date database never has to import Alembic.
-SCHEMA_HEAD = "0003_sovereign_ledger"
+SCHEMA_HEAD = "0004_onchain"
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x7472_6163  # "trac": one migrator at a time on a shared PostgreSQL
