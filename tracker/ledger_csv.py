@@ -4,6 +4,7 @@ column of the first bad one; writing gives back the same columns, so an export i
 
 holders.csv:      slug,name,country_code,kind,population,population_year,population_source,note
 observations.csv: holder,as_of,btc,bound,basis,scope,source,url,published,cost_basis_usd,note
+addresses.csv:    holder,address,kind,label,attributor,source,url,as_of,note
 An empty field is "not given" (an empty ``btc`` is an undisclosed amount); an import may add a
 ``supersedes`` column (the id of the stored observation a row corrects).
 """
@@ -17,9 +18,13 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker.errors import InputError
 from tracker.models import Claim, HolderInfo, Origin
+
+if TYPE_CHECKING:
+    from tracker.addresses import AddressEntry
 
 HOLDER_COLUMNS = (
     "slug", "name", "country_code", "kind", "population", "population_year",
@@ -28,6 +33,9 @@ HOLDER_COLUMNS = (
 OBSERVATION_COLUMNS = (
     "holder", "as_of", "btc", "bound", "basis", "scope", "source", "url", "published",
     "cost_basis_usd", "note",
+)  # fmt: skip
+ADDRESS_COLUMNS = (
+    "holder", "address", "kind", "label", "attributor", "source", "url", "as_of", "note",
 )  # fmt: skip
 OPTIONAL_COLUMNS = ("supersedes",)
 SHIPPED = Path(__file__).with_name("data") / "ledger"
@@ -233,4 +241,58 @@ def write_observations(claims: Iterable[Claim]) -> str:
             "" if c.cost_basis_usd is None else str(c.cost_basis_usd), c.note or "",
         ]  # fmt: skip
         writer.writerow(row)
+    return buf.getvalue()
+
+
+def read_addresses(text: str, *, name: str, today: dt.date) -> list[tuple[int, AddressEntry]]:
+    """(line, entry) for each row of an addresses.csv, every address's checksum checked."""
+    from tracker.addresses import KINDS, check_address, make_entry
+    from tracker.holdings import check_url
+    from tracker.inputs import check_day, check_slug, check_text
+
+    entries: list[tuple[int, AddressEntry]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in _rows(text, name, ADDRESS_COLUMNS):
+        with _at(name, line, "holder"):
+            check_slug(row["holder"] or "")
+        with _at(name, line, "address"):
+            check_address(row["address"] or "")
+        with _at(name, line, "kind"):
+            if row["kind"] not in KINDS:
+                raise InputError(f"kind {row['kind']!r} is not one of: {', '.join(KINDS)}")
+        with _at(name, line, "url"):
+            if row["url"] is not None:
+                check_url(row["url"])
+        with _at(name, line, "as_of"):
+            as_of = _date(row["as_of"], "as-of date")
+            if as_of is not None:
+                check_day(as_of, today=today, what="as-of date")
+        for column in ("label", "attributor", "source", "note"):
+            with _at(name, line, column):
+                check_text(row[column] or "", what=f"the {column}")
+        entry = make_entry(
+            holder=row["holder"] or "", address=row["address"] or "", kind=row["kind"] or "",
+            label=row["label"], attributor=row["attributor"], source=row["source"],
+            url=row["url"], as_of=as_of, note=row["note"], today=today,
+        )  # fmt: skip
+        key = (entry.holder, entry.address)
+        if key in seen:
+            raise InputError(
+                f"{name}, line {line}, column address: {entry.address} is on line {seen[key]} too"
+            )
+        seen[key] = line
+        entries.append((line, entry))
+    return entries
+
+
+def write_addresses(entries: Iterable[AddressEntry]) -> str:
+    """An addresses.csv of ``entries``: what `read_addresses` reads back."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ADDRESS_COLUMNS)
+    for e in entries:
+        writer.writerow(
+            [e.holder, e.address, e.kind, e.label or "", e.attributor or "", e.source or "",
+             e.url or "", "" if e.as_of is None else e.as_of.isoformat(), e.note or ""]
+        )  # fmt: skip
     return buf.getvalue()

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from tracker.config import Settings
 from tracker.holdings import add_claim, make_claim, make_holder, upsert_holder
-from tracker.ledger_csv import read_holders, read_observations, shipped_text
+from tracker.ledger_csv import read_addresses, read_holders, read_observations, shipped_text
 from tracker.models import Claim, HolderInfo, Observation, Origin
 from tracker.store import queries
 
@@ -29,6 +29,9 @@ class SyncResult:
     superseded: int = 0  # 0002 config seeds replaced by their sourced rows
     conflicts: list[str] = field(default_factory=list)
     removed: dict[str, list[int]] = field(default_factory=dict)  # holder: ids kept removed
+    addresses_added: int = 0
+    addresses_present: int = 0
+    addresses_removed: dict[str, list[int]] = field(default_factory=dict)  # as ``removed``
 
     def warnings(self) -> list[str]:
         """The conflicts, then one line per holder whose removed observations stay removed."""
@@ -36,6 +39,11 @@ class SyncResult:
             f"{slug}: observation(s) {', '.join(map(str, ids))} of the shipped ledger were "
             "removed here and stay removed"
             for slug, ids in self.removed.items()
+        ]
+        kept += [
+            f"{slug}: address(es) {', '.join(map(str, ids))} of the shipped ledger were "
+            "removed here and stay removed"
+            for slug, ids in self.addresses_removed.items()
         ]
         return [*self.conflicts, *kept]
 
@@ -72,6 +80,45 @@ def _apply_shipped(session: Session, own: set[str], result: SyncResult, today: d
     for _, claim in shipped:
         _apply_claim(session, claim, result, what="the shipped ledger")
     _supersede_legacy_seeds(session, result)
+    _apply_addresses(session, result, today)
+
+
+def _apply_addresses(session: Session, result: SyncResult, today: dt.date) -> None:
+    """The shipped address books: a new address is added; one of the shipped ledger is brought
+    up to date; one you removed stays removed; one you stored yourself, if it differs, is kept
+    and reported, as is an address in use in another holder's book."""
+    from tracker.addresses import ENTRY_FIELDS, add_address, find_address, same_entry
+
+    entries = read_addresses(shipped_text("addresses.csv"), name="addresses.csv", today=today)
+    for _, entry in entries:
+        holder = queries.get_holder(session=session, slug=entry.holder)
+        if holder is None or holder.id is None:
+            continue  # a removed holder's addresses stay out (reported with the holder)
+        rows = find_address(session, entry.address)
+        mine = next((r for r in rows if r.holder_id == holder.id), None)
+        other = next((r for r in rows if r.holder_id != holder.id and r.removed_at is None), None)
+        if mine is not None and mine.removed_at is not None:
+            result.addresses_removed.setdefault(entry.holder, []).append(mine.id or 0)
+        elif mine is None and other is not None:
+            result.conflicts.append(
+                f"address {entry.address}: the shipped ledger gives it to {entry.holder}, but "
+                f"it is in another holder's book here (id {other.id}); it was kept there"
+            )
+        elif mine is None:
+            add_address(session, entry, origin=Origin.LEDGER.value)
+            result.addresses_added += 1
+        elif same_entry(mine, entry):
+            result.addresses_present += 1
+        elif mine.origin == Origin.LEDGER:
+            for name in ENTRY_FIELDS:
+                setattr(mine, name, getattr(entry, name))
+            session.add(mine)
+            result.addresses_present += 1
+        else:
+            result.conflicts.append(
+                f"address {mine.id} ({entry.address}) of {entry.holder}: yours differs from "
+                "the shipped ledger's and is kept"
+            )
 
 
 def _apply_holder(session: Session, info: HolderInfo, result: SyncResult) -> None:

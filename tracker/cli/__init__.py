@@ -7,7 +7,7 @@ from __future__ import annotations
 # Imported for their commands, in the order `tracker --help` lists them.
 from tracker.cli import report  # noqa: F401
 from tracker.cli import prices, service, daily  # noqa: F401
-from tracker.cli import holders, holdings, db, config  # noqa: F401
+from tracker.cli import holders, holdings, addresses, db, config  # noqa: F401
 from tracker.cli.app import app
 
 

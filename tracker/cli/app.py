@@ -75,8 +75,10 @@ holdings_app = typer.Typer(help="The holdings ledger: sourced observations per h
 holders_app = typer.Typer(help="The holders: who the ledger's observations are about.")
 db_app = typer.Typer(help="The database: schema upgrades and facts.")
 config_app = typer.Typer(help="The configuration: what is in force and where it came from.")
+addresses_app = typer.Typer(help="The address books: each holder's Bitcoin addresses, checked.")
 app.add_typer(holders_app, name="holders")
 app.add_typer(holdings_app, name="holdings")
+app.add_typer(addresses_app, name="addresses")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
