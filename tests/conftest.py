@@ -26,7 +26,7 @@ import pytest
 import pytest_socket
 from typer.testing import CliRunner, Result
 
-pytest_plugins = ["tests.fake_exchange", "tests.service_support"]
+pytest_plugins = ["tests.fake_exchange", "tests.fake_explorer", "tests.service_support"]
 
 PG_ENV = "TRACKER_TEST_POSTGRES_URL"
 _BLOCKED = pytest.StashKey[list[str]]()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -141,6 +142,44 @@ class HistorySourceSettings(_Strict):
         return None if v is None else check_base_url(v)
 
 
+# The built-in block explorers (Esplora-compatible; DESIGN.md "On-chain verification").
+DEFAULT_EXPLORERS: dict[str, str] = {
+    "mempool": "https://mempool.space",
+    "blockstream": "https://blockstream.info",
+}
+
+
+class ExplorerSettings(_Strict):
+    """One Esplora-compatible explorer: base_url + ``/api/address/:a``, ``/api/blocks/tip/height``.
+
+    ``rate_per_s`` is the polite request rate to that host: neither explorer publishes a limit,
+    and about one request a second is what both tolerate without a 429 (api-samples/esplora);
+    a self-hosted instance can be given more.
+    """
+
+    enabled: bool = True
+    base_url: str
+    timeout_s: float = Field(10, gt=0, le=120)  # each request's; a hung explorer is cut here
+    rate_per_s: float = Field(1.0, gt=0, le=1000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_base_url(v)
+
+
+def _default_explorers() -> dict[str, ExplorerSettings]:
+    return {name: ExplorerSettings(base_url=url) for name, url in DEFAULT_EXPLORERS.items()}
+
+
+class VerifySettings(_Strict):
+    """`tracker verify` and the service's check of every holder with addresses."""
+
+    interval_s: float = Field(21_600, ge=60, le=30 * 86_400)
+    min_explorers: int = Field(2, ge=1, le=20)  # agreeing on every address at one height
+    tolerance_btc: Decimal = Field(Decimal("1"), ge=0, le=Decimal(21_000_000))
+
+
 def _default_sources() -> dict[str, SourceSettings]:
     return {name: SourceSettings(base_url=url) for name, url in DEFAULT_BASE_URLS.items()}
 
@@ -186,6 +225,8 @@ class Settings(_Strict):
     sources: dict[str, SourceSettings] = Field(default_factory=_default_sources)
     history: dict[str, HistorySourceSettings] = Field(default_factory=dict)
     ledger: LedgerSettings = LedgerSettings()
+    explorers: dict[str, ExplorerSettings] = Field(default_factory=_default_explorers)
+    verify: VerifySettings = VerifySettings()
     holders: tuple[HolderSettings, ...] = ()
     holdings: tuple[HoldingSettings, ...] = ()
     path: Path | None = None  # the file these came from, if any
@@ -208,6 +249,23 @@ class Settings(_Strict):
             if not isinstance(table, dict):
                 raise ValueError(f"[sources.{name}] must be a table")
             merged[name] = {**merged[name], **table}
+        return merged
+
+    @field_validator("explorers", mode="before")
+    @classmethod
+    def _merge_explorers(cls, v: Any) -> Any:
+        """Built-ins keep their base_url unless given; another name needs its own base_url."""
+        if not isinstance(v, dict):
+            return v
+        merged: dict[str, Any] = {n: {"base_url": u} for n, u in DEFAULT_EXPLORERS.items()}
+        for name, table in v.items():
+            if isinstance(table, ExplorerSettings):
+                table = table.model_dump()
+            if not isinstance(table, dict):
+                raise ValueError(f"[explorers.{name}] must be a table")
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", str(name)):
+                raise ValueError(f"explorer name {name!r}: lowercase letters, digits, - and _")
+            merged[name] = {**merged.get(name, {}), **table}
         return merged
 
     @field_validator("history")
@@ -278,6 +336,7 @@ def find_config(explicit: Path | None) -> tuple[Path, str]:
 
 _SECTIONS = (
     "database", "schedule", "consensus", "fetch", "report", "sources", "history", "ledger",
+    "explorers", "verify",
 )  # fmt: skip
 _LISTS = ("holders", "holdings")
 
