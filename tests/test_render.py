@@ -144,6 +144,7 @@ def test_clean_and_clean_json() -> None:
         ["sources"],
         ["report", "--offline", "--at", "2025-09-01"],
         ["history", "--from", "2025-01-01", "--to", "2025-06-30"],
+        ["addresses", "list"],
     ],
 )
 def test_tables_fit_the_terminal(
