@@ -250,3 +250,17 @@ def test_a_total_is_never_exact_with_an_approximate_term_in_the_shipped_ledger(
         for h in data["holders"]:
             if h["btc"] is not None:
                 assert Decimal(h["value"]) == (Decimal(h["btc"]) * price).quantize(Decimal("0.01"))
+
+
+def test_a_holder_with_addresses_is_removed_only_with_them(run_cli: Run, db_url: str) -> None:
+    made = run_cli("holders", "add", "atlantis", "--name", "Atlantis", db=db_url)
+    assert made.exit_code == 0, made.stderr
+    address = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"  # BIP-173's valid P2WPKH
+    added = run_cli("addresses", "add", "atlantis", address, "--kind", "official", db=db_url)
+    assert added.exit_code == 0, added.stderr
+    refused = run_cli("holders", "remove", "atlantis", db=db_url)
+    assert refused.exit_code == 1 and "0 observation(s) and 1 address(es)" in refused.stderr
+    assert address in run_cli("addresses", "list", "-f", "csv", db=db_url).stdout
+    done = run_cli("holders", "remove", "atlantis", "--with-observations", db=db_url)
+    assert done.exit_code == 0, done.stderr
+    assert address not in run_cli("addresses", "list", "-f", "csv", db=db_url).stdout

@@ -218,21 +218,24 @@ def upsert_holder(*, session: Session, info: HolderInfo, origin: Origin = Origin
 
 def remove_holder(*, session: Session, slug: str, with_observations: bool) -> tuple[Holder, int]:
     """Remove a holder (the row stays, marked removed: its id is never reused); refused while
-    it has observations unless ``with_observations``, which removes them too. Returns the
-    holder and how many observations went with it."""
+    it has observations or addresses unless ``with_observations``, which removes them too.
+    Returns the holder and how many observations went with it."""
+    from tracker.addresses import live_addresses
+
     holder = queries.get_holder(session=session, slug=slug)
     if holder is None or holder.id is None:
         raise InputError(f"unknown holder {slug!r}: see `tracker holders list`")
     live = queries.list_observations(session=session, holder_id=holder.id)
-    if live and not with_observations:
+    book = live_addresses(session, holder.id)
+    if (live or book) and not with_observations:
         raise InputError(
-            f"{slug} has {len(live)} observation(s): remove them first, or pass "
-            "--with-observations to remove them with the holder"
+            f"{slug} has {len(live)} observation(s) and {len(book)} address(es): remove them "
+            "first, or pass --with-observations to remove them with the holder"
         )
     now = utc_now()
-    for obs in live:
-        obs.removed_at = now
-        session.add(obs)
+    for row in [*live, *book]:
+        row.removed_at = now
+        session.add(row)
     holder.removed_at = now
     session.add(holder)
     session.flush()
