@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlmodel import Session
 
@@ -20,6 +21,7 @@ from tracker.models import (
     PriceKind,
     PricePoint,
 )
+from tracker.money import sats_to_btc
 from tracker.store import queries
 from tracker.valuation import (
     Change,
@@ -31,6 +33,42 @@ from tracker.valuation import (
     judge,
     judge_past,
 )
+
+CHECK_SHOWN_FOR = dt.timedelta(days=7)  # a check older than this at the report's instant is not
+
+
+@dataclass(frozen=True)
+class Onchain:
+    """A holder's newest check of its claim against the chain (tracker verify)."""
+
+    btc: Decimal | None  # the chain's total over the holder's addresses
+    bound: Bound | None  # at_least unless the holder publishes its full list
+    height: int | None
+    checked_at: dt.datetime
+    addresses: int
+    explorers: tuple[str, ...]  # those that agreed
+    status: str  # verified, disagree, unverified
+    claim_difference_btc: Decimal | None  # chain − claim
+    verdict: str | None  # matches, differs; None with nothing to compare
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Onchain:
+        """From a ``VerifyCheck`` row."""
+        return cls(
+            btc=None if row.chain_sats is None else sats_to_btc(row.chain_sats),
+            bound=None if row.chain_bound is None else Bound(row.chain_bound),
+            height=row.height,
+            checked_at=row.finished_at,
+            addresses=row.addresses,
+            explorers=tuple(e for e in row.explorers.split(",") if e),
+            status=row.status,
+            claim_difference_btc=None
+            if row.difference_sats is None
+            else sats_to_btc(row.difference_sats),
+            verdict=row.verdict,
+            reason=row.reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +86,7 @@ class Report:
     max_holding_age_days: int = 180  # report.max_holding_age_days
     as_known_at: dt.date | None = None  # only what was published (or recorded) by then
     excluded: list[Excluded] = field(default_factory=list)  # listed elsewhere, not counted
+    onchain: dict[str, Onchain] = field(default_factory=dict)  # slug: its newest recent check
     schema_version: int = 2  # of the JSON: 2 is the sovereign ledger's (DESIGN.md)
 
     def holding_stale(self, v: Valuation) -> bool | None:
@@ -204,6 +243,15 @@ def assemble_report(
     if pair is not None and any(slug not in held or held[slug].btc is None for slug in pair):
         notes.append(f"no comparison of {pair[0]} with {pair[1]}: an amount is not known")
     notes += holder_warnings(valuations, instant.date(), max_holding_age_days)
+    onchain = recent_checks(session, ledgers, instant)
+    for v in valuations:
+        check = onchain.get(v.holder.slug)
+        if check is not None and check.verdict == "differs":
+            notes.append(
+                f"{v.holder.name}: the chain holds {marked_btc(check)} BTC at height "
+                f"{check.height}, {check.claim_difference_btc:+} BTC from the claim "
+                "(`tracker verify -v` shows each address)"
+            )
     return Report(
         generated_at=now,
         at=at,
@@ -217,7 +265,28 @@ def assemble_report(
         max_holding_age_days=max_holding_age_days,
         as_known_at=as_known_at,
         excluded=valuation.excluded_all(ledgers, instant.date(), as_known_at),
+        onchain=onchain,
     )
+
+
+def recent_checks(
+    session: Session, ledgers: list[HolderLedger], instant: dt.datetime
+) -> dict[str, Onchain]:
+    """Each holder's newest check when it finished within ``CHECK_SHOWN_FOR`` before the
+    report's instant (a check describes the chain when it ran, not a date long before)."""
+    from tracker.store.chain_queries import latest_checks
+
+    slug_of = {lg.holder.id: lg.holder.slug for lg in ledgers}
+    shown = {}
+    for holder_id, row in latest_checks(session=session).items():
+        if holder_id in slug_of and dt.timedelta(0) <= instant - row.finished_at <= CHECK_SHOWN_FOR:
+            shown[slug_of[holder_id]] = Onchain.of(row)
+    return shown
+
+
+def marked_btc(check: Onchain) -> str:
+    mark = "≥" if check.bound is Bound.AT_LEAST else ""
+    return "?" if check.btc is None else f"{mark}{check.btc:,}"
 
 
 def holder_warnings(valuations: list[Valuation], on: dt.date, max_age_days: int) -> list[str]:

@@ -18,7 +18,7 @@ Renderer = Callable[..., str]
 F = TypeVar("F", bound=Renderer)
 
 _REGISTRY: dict[tuple[type, str], Renderer] = {}
-_MODULES = ("report", "report_text", "ledger", "rounds", "daily", "addresses")
+_MODULES = ("report", "report_text", "report_md", "ledger", "rounds", "daily", "addresses")
 
 
 def renders(kind: type, *formats: str) -> Callable[[F], F]:

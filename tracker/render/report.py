@@ -16,7 +16,7 @@ from tracker.render.text import (
     plain,
     price_text,
 )
-from tracker.report import Report
+from tracker.report import Onchain, Report
 from tracker.valuation import Change, Estimate, Valuation, unrealized_pnl
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -193,7 +193,27 @@ def _holder_dict(v: Valuation, report: Report) -> dict[str, Any]:
         "population": v.holder.population,
         "population_year": v.holder.population_year,
         "parts": [part_dict(c) for c in v.parts],
+        "onchain": onchain_dict(report.onchain.get(v.holder.slug)),
         **extra,
+    }
+
+
+def onchain_dict(check: Onchain | None) -> dict[str, Any] | None:
+    """DESIGN.md's ``onchain`` object: the newest recent check of the claim against the chain."""
+    if check is None:
+        return None
+    return {
+        "btc": plain(check.btc),
+        "bound": _bound(check.bound),
+        "height": check.height,
+        "checked_at": iso(check.checked_at),
+        "addresses": check.addresses,
+        "explorers": list(check.explorers),
+        "status": check.status,
+        "claim_difference_btc": None
+        if check.claim_difference_btc is None
+        else format(check.claim_difference_btc, "f"),
+        "verdict": check.verdict,
     }
 
 
@@ -214,7 +234,8 @@ CSV_FIELDS = (
 SUMMARY_FIELDS = (  # the total row's and the pair rows' own columns, after the changes
     "holders_counted", "total_btc", "total_value", "total_bound", "total_share_pct",
     "pair_a", "pair_b", "btc_ratio", "btc_ratio_bound", "value_difference",
-    "value_difference_bound", "reason", "note",
+    "value_difference_bound", "reason", "note", "onchain_btc", "onchain_bound", "onchain_height",
+    "onchain_checked_at", "onchain_status", "onchain_verdict", "onchain_claim_difference_btc",
 )  # fmt: skip
 CHANGE_LABELS = ("24h", "7d", "30d", "1y")
 
@@ -257,7 +278,8 @@ def render_csv(report: Report, **_: Any) -> str:
             changes[f"value_change_bound_{label}"] = mine.get("value_change_bound")
             changes[f"value_change_pct_bound_{label}"] = mine.get("value_change_pct_bound")
             changes[f"price_change_pct_{label}"] = c["price_change_pct"]
-        rows.append({"row_type": "holder", **holder, **changes, **common})
+        chain = {f"onchain_{k}": v for k, v in (holder["onchain"] or {}).items()}
+        rows.append({"row_type": "holder", **holder, **changes, **chain, **common})
         for part in holder["parts"]:  # each part after its holder, its own figure
             rows.append(
                 {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from tracker import bounds
 from tracker.clock import human_age
@@ -18,13 +17,11 @@ from tracker.render.text import (
     console_text,
     grouped,
     iso,
-    md,
-    md_row,
     signed_money,
     signed_pct,
     text_console,
 )
-from tracker.report import Report
+from tracker.report import Onchain, Report
 from tracker.valuation import Valuation, unrealized_pnl
 
 # --- human text (shared by table and Markdown) ----------------------------------------------
@@ -63,14 +60,36 @@ def btc_cell(v: Valuation) -> str:
     return "0 divested" if v.divested else marked(v.bound, grouped(v.btc))
 
 
-def part_btc(c: Claim) -> str:
+Item = Claim | Onchain  # what is shown under a holder's row: a part, or its on-chain check
+
+
+def part_btc(c: Item) -> str:
+    if isinstance(c, Onchain):
+        return c.status if c.btc is None else marked(c.bound, grouped(c.btc))
     if c.btc is None:
         return "undisclosed"
     return marked(c.bound, grouped(c.btc)) + (" sold" if c.btc == 0 else "")
 
 
-def part_label(c: Claim) -> str:
+def part_label(c: Item) -> str:
+    if isinstance(c, Onchain):
+        return "on chain"
     return "reserve" if c.scope is Scope.RESERVE else "part"
+
+
+def part_date(c: Item) -> str:
+    return (c.checked_at.date() if isinstance(c, Onchain) else c.as_of).isoformat()
+
+
+def part_kind(c: Item) -> tuple[str, str]:
+    """The Markdown's basis and scope cells."""
+    if isinstance(c, Onchain):
+        return c.status, f"{c.addresses} addresses"
+    return c.basis.value, c.scope.value
+
+
+def part_url(c: Item) -> str | None:
+    return None if isinstance(c, Onchain) else c.url
 
 
 def compact_money(value: Decimal, bound: Bound | None) -> str:
@@ -151,17 +170,41 @@ def footnote(v: Valuation, *, url: bool = True) -> str:
     return f"{v.holder.name}: {where}.{cost} {cited(shown, url=url)}"
 
 
-def part_footnote(c: Claim, *, url: bool = True) -> str:
+def chain_footnote(c: Onchain) -> str:
+    """What the check says: who agreed at which height, how sure the total is, the verdict."""
+    who = ", ".join(c.explorers) or "no explorers agreeing"
+    sure = (
+        "the holder's full list: exact"
+        if c.bound is Bound.EXACT
+        else "a list that may be incomplete: at least"
+    )
+    verdict = {
+        "matches": f"matches the claim ({c.claim_difference_btc:+} BTC)",
+        "differs": f"DIFFERS from the claim by {c.claim_difference_btc:+} BTC",
+    }.get(c.verdict or "", "nothing to compare it with")
+    why = f" ({c.reason})" if c.reason and c.status != "verified" else ""
+    return (
+        f"on chain, {c.status}{why}: {who} at height {c.height}, {iso(c.checked_at)}; "
+        f"{c.addresses} addresses, {sure}; {verdict}."
+    )
+
+
+def part_footnote(c: Item, *, url: bool = True) -> str:
+    if isinstance(c, Onchain):
+        return chain_footnote(c)
     bound = "" if c.bound is None else f", {c.bound.value}"
     return f"{c.scope.value}, {c.basis.value}{bound}, as of {c.as_of}. {cited(c, url=url)}"
 
 
-def numbered(report: Report) -> list[tuple[str, Valuation, Claim | None]]:
-    """Footnote labels: [1] for a holder, [1a] [1b] for its parts, in table order."""
-    rows: list[tuple[str, Valuation, Claim | None]] = []
+def numbered(report: Report) -> list[tuple[str, Valuation, Item | None]]:
+    """Footnote labels: [1] for a holder, [1a] [1b] for its parts and its on-chain check,
+    in table order."""
+    rows: list[tuple[str, Valuation, Item | None]] = []
     for n, v in enumerate(report.valuations, start=1):
         rows.append((str(n), v, None))
-        rows += [(f"{n}{chr(97 + i)}", v, c) for i, c in enumerate(v.parts[:26])]
+        check = report.onchain.get(v.holder.slug)
+        items: list[Item] = [*v.parts[:25], *([] if check is None else [check])]
+        rows += [(f"{n}{chr(97 + i)}", v, c) for i, c in enumerate(items)]
     return rows
 
 
@@ -283,7 +326,7 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
             cells = [f"{v.holder.name} [{label}]", btc, value, as_of]
             table.add_row(*map(cell, cells + ([share, person] if wide else [])))
         else:
-            cells = [f"  ↳ {part_label(part)} [{label}]", part_btc(part), "", str(part.as_of)]
+            cells = [f"  ↳ {part_label(part)} [{label}]", part_btc(part), "", part_date(part)]
             table.add_row(*(cell(c, style="dim") for c in cells + (["", ""] if wide else [])))
     console = text_console(width=width, color=color)
     console.print(table)
@@ -318,70 +361,9 @@ def render_table(report: Report, *, width: int, color: bool = False) -> str:
     for label, v, part in numbered(report):
         text = footnote(v, url=False) if part is None else part_footnote(part, url=False)
         console.print(f"[{label}] {text}", style="dim", markup=False)
-        link = (v.shown if part is None else part) or None
-        if link is not None and link.url:  # on a line of its own: one break at most, mid-link
-            console.print(Padding(cell(link.url, style="dim"), (0, 0, 0, 4)))
+        link = (v.shown and v.shown.url) if part is None else part_url(part)
+        if link:  # on a line of its own: one break at most, mid-link
+            console.print(Padding(cell(link, style="dim"), (0, 0, 0, 4)))
     for warning in report.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False)
     return console_text(console)
-
-
-@renders(Report, "markdown")
-def render_markdown(report: Report, **_: Any) -> str:
-    lines = [f"## {title(report)}", ""]
-    if report.as_known_at is not None:
-        lines += [f"As known on {report.as_known_at}: sources published later are left out.", ""]
-    lines.append("| Holder | BTC | Basis | Scope | As of | Value (USD) | % of 21M | BTC/person |")
-    lines.append("|---|---:|---|---|---|---:|---:|---:|")
-    for label, v, part in numbered(report):
-        if part is None:
-            shown = v.shown
-            basis = (
-                "—" if shown is None else "undisclosed" if v.claim is None else v.claim.basis.value
-            )
-            scope = "—" if shown is None else shown.scope.value
-            amount, value, share, person = holder_cells(v)
-            as_of = "—" if shown is None else shown.as_of
-            cells = (
-                f"{v.holder.name} [^{label}]",
-                amount,
-                basis,
-                scope,
-                as_of,
-                value,
-                share,
-                person,
-            )
-        else:
-            cells = (
-                f"↳ {part_label(part)} [^{label}]", part_btc(part), part.basis.value,
-                part.scope.value, part.as_of, "", "", "",
-            )  # fmt: skip
-        lines.append(md_row(cells))
-    lines += ["", legend(report), "", price_line(report), ""]
-    lines += [f"- {line}" for line in comparison_lines(report)]
-    lines.append("")
-    if report.excluded:
-        lines += ["Listed by other trackers, not counted here:", ""]
-        lines += [f"- {md(line)}" for line, _ in excluded_lines(report)]
-        lines.append("")
-    header, rows = change_rows(report, exact=True)
-    if rows:
-        lines += [md_row(header), "|---|" + "---:|" * (len(header) - 1)]
-        lines += [md_row(r) for r in rows]
-        lines.append("")
-    if report.estimates is not None:
-        lines += ["All estimates, valued at the same price (* the one used):", ""]
-        lines += [
-            "| Holder | BTC | Value (USD) | Basis | As of | Source |",
-            "|---|---:|---:|---|---|---|",
-        ]
-        lines += [md_row(r) for r in estimate_rows(report)]
-        lines.append("")
-    lines += [f"> **Warning:** {w}" for w in report.warnings]
-    if report.warnings:
-        lines.append("")
-    for label, v, part in numbered(report):
-        text = footnote(v) if part is None else part_footnote(part)
-        lines.append(f"[^{label}]: {md(text)}")
-    return "\n".join(lines) + "\n"
