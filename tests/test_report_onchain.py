@@ -104,3 +104,20 @@ def test_a_check_after_the_reports_date_is_not_shown(
     checked(0)
     data = report(run_cli, "--at", "2025-12-31")
     assert all(h["onchain"] is None for h in data["holders"])
+
+
+def test_status_shows_the_newest_check_per_holder(
+    checked: Callable[[int], int], run_cli: Run
+) -> None:
+    assert json.loads(run_cli("status", "--format", "json").stdout)["checks"] == []
+    checked(0)
+    checked(-10 * BTC)  # the newer check is the one shown
+    (check,) = json.loads(run_cli("status", "--format", "json").stdout)["checks"]
+    assert (check["holder"], check["status"], check["verdict"]) == (
+        "el-salvador", "verified", "differs",
+    )  # fmt: skip
+    assert (check["height"], check["claim_difference_btc"]) == (925_000, "-10")
+    assert check["checked_at"].endswith("Z") and 0 <= check["age_seconds"] < 600
+    table = run_cli("status").stdout
+    assert "On-chain checks (newest per holder; `tracker verify`):" in table
+    assert "El Salvador: verified, differs at height 925000" in table

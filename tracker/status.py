@@ -30,6 +30,21 @@ class ConsensusSeen:
 
 
 @dataclass(frozen=True)
+class CheckSeen:
+    """A holder's newest check against the chain (`tracker verify`)."""
+
+    holder: str  # slug
+    name: str
+    status: str  # verified, disagree, unverified
+    verdict: str | None  # matches, differs; None with no claim to compare
+    height: int | None
+    chain_sats: int | None
+    difference_sats: int | None
+    finished_at: dt.datetime
+    age: dt.timedelta
+
+
+@dataclass(frozen=True)
 class Status:
     """What `tracker status` shows; ``state`` is fresh, stale, degraded or never."""
 
@@ -43,6 +58,7 @@ class Status:
     gaps_since: dt.date
     database_url: str  # password hidden
     schema: str
+    checks: tuple[CheckSeen, ...] = ()  # each checked holder's newest check, by name
 
     EXIT_CODES = {"fresh": 0, "stale": 1, "degraded": 1, "never": 2}  # noqa: RUF012
 
@@ -91,7 +107,25 @@ def gather_status(
         gaps_since=since,
         database_url=database_url,
         schema=schema,
+        checks=tuple(_checks(session, now)),
     )
+
+
+def _checks(session: Session, now: dt.datetime) -> list[CheckSeen]:
+    from tracker.store.chain_queries import latest_checks
+
+    newest = latest_checks(session=session)
+    holders = {h.id: h for h in queries.list_holders(session=session) if h.id in newest}
+    seen = [
+        CheckSeen(
+            holder=h.slug, name=h.name, status=row.status, verdict=row.verdict,
+            height=row.height, chain_sats=row.chain_sats, difference_sats=row.difference_sats,
+            finished_at=row.finished_at, age=now - row.finished_at,
+        )
+        for holder_id, row in newest.items()
+        if (h := holders.get(holder_id)) is not None
+    ]  # fmt: skip
+    return sorted(seen, key=lambda c: c.name.casefold())
 
 
 # --- tracker sources -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 from tracker.clock import human_age
 from tracker.models import RoundReport
+from tracker.money import sats_to_btc
 from tracker.render import renders
 from tracker.render.text import (
     cell,
@@ -270,6 +271,21 @@ def status_dict(status: Status) -> dict[str, Any]:
             "gaps_checked_since": status.gaps_since.isoformat(),
         },
         "database": {"url": status.database_url, "schema": status.schema},
+        "checks": [
+            {
+                "holder": c.holder,
+                "status": c.status,
+                "verdict": c.verdict,
+                "height": c.height,
+                "btc": plain(None if c.chain_sats is None else sats_to_btc(c.chain_sats)),
+                "claim_difference_btc": plain(
+                    None if c.difference_sats is None else sats_to_btc(c.difference_sats)
+                ),
+                "checked_at": iso(c.finished_at),
+                "age_seconds": int(c.age.total_seconds()),
+            }
+            for c in status.checks
+        ],
     }
 
 
@@ -308,6 +324,13 @@ def render_status_table(status: Status, *, width: int, **_: Any) -> str:
         last = s["last_success"] or "never"
         err = f"; last error {s['last_error']}" if s["last_error"] else ""
         lines.append(f"  {s['name']:<10} {s['accepted']}/{s['asked']}, last success {last}{err}")
+    if status.checks:
+        lines.append("On-chain checks (newest per holder; `tracker verify`):")
+    for chk in status.checks:
+        verdict = "" if chk.verdict is None else f", {chk.verdict}"
+        at = "" if chk.height is None else f" at height {chk.height}"
+        ago = f"{human_age(chk.age)} ago ({iso(chk.finished_at)})"
+        lines.append(f"  {chk.name}: {chk.status}{verdict}{at}, {ago}")
     return "".join(_wrapped(line, width) for line in lines)
 
 
