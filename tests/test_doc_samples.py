@@ -64,7 +64,7 @@ _FENCE = re.compile(r"^(`{3,}|~{3,})")
 # every source at it; status and sources see one fetch round first). Their numbers (prices,
 # latencies, instants, ages) differ from run to run, so they are compared with every number
 # masked and runs of spaces folded: the words, columns, outcomes and layout are checked.
-LIVE = ("fetch", "status", "run")  # `run --once` logs on stderr: that is what it shows
+LIVE = ("fetch", "status", "run", "verify")  # `run --once` logs on stderr: that is what it shows
 _NUMBER = re.compile(r"\d+")
 _SPACES = re.compile(r"[ ─]+")
 
@@ -183,7 +183,11 @@ def test_sample_output_is_what_the_command_prints(
         (home / name).write_text(text, encoding="utf-8")
     args = shlex.split(sample.command)[1:]
     live = args[0] in LIVE
-    if live:
+    if live and args[0] == "verify":  # the fake explorer pair, serving each holder's claim
+        from tests.verify_support import serve_the_claims
+
+        serve_the_claims(request.getfixturevalue("fake_explorer"), home)
+    elif live:
         fake = request.getfixturevalue("fake_exchange")
         (home / "config.toml").write_text(fake.config_toml(timeout_s=2), encoding="utf-8")
         if args[0] == "status":  # something to show

@@ -64,3 +64,31 @@ def database_with(
 
 def settings_from(path: Path) -> Settings:
     return load_settings(path)
+
+
+def serve_the_claims(fake_explorer: object, home: Path) -> None:
+    """For a docs sample of `tracker verify`: a ./config.toml pointing the explorers at the
+    fake, and the fake serving, for every holder with addresses in the default database, the
+    headline claim on its first address (so every check is verified and matches)."""
+    from tests.fake_explorer import FakeExplorer
+    from tracker.addresses import live_addresses
+    from tracker.clock import utc_today
+    from tracker.config import database_url
+    from tracker.holdings import load_ledgers
+    from tracker.store import chain_queries
+    from tracker.store.engine import read_session
+    from tracker.valuation import value_holder
+
+    assert isinstance(fake_explorer, FakeExplorer)
+    config = home / "config.toml"
+    config.write_text(fake_explorer.config_toml(), encoding="utf-8")
+    settings = load_settings(config)
+    engine = open_database(database_url(settings, None), settings=settings, create_dirs=True).engine
+    with read_session(engine) as session:
+        ledgers = {lg.holder.id: lg for lg in load_ledgers(session=session)}
+        for holder in chain_queries.holders_with_addresses(session=session):
+            assert holder.id is not None
+            claim = value_holder(ledgers[holder.id], None, utc_today()).claim
+            first, *_ = live_addresses(session, holder.id)
+            sats = 0 if claim is None or claim.sats is None else claim.sats
+            fake_explorer.set_balances({first.address: sats})

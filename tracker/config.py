@@ -143,23 +143,16 @@ class HistorySourceSettings(_Strict):
 
 
 # The built-in block explorers (Esplora-compatible; DESIGN.md "On-chain verification").
-DEFAULT_EXPLORERS: dict[str, str] = {
-    "mempool": "https://mempool.space",
-    "blockstream": "https://blockstream.info",
-}
+DEFAULT_EXPLORERS = {"mempool": "https://mempool.space", "blockstream": "https://blockstream.info"}
 
 
 class ExplorerSettings(_Strict):
-    """One Esplora-compatible explorer: base_url + ``/api/address/:a``, ``/api/blocks/tip/height``.
-
-    ``rate_per_s`` is the polite request rate to that host: neither explorer publishes a limit,
-    and about one request a second is what both tolerate without a 429 (api-samples/esplora);
-    a self-hosted instance can be given more.
-    """
+    """An Esplora API: base_url + ``/api/address/:a``, ``/api/blocks/tip/height``."""
 
     enabled: bool = True
     base_url: str
     timeout_s: float = Field(10, gt=0, le=120)  # each request's; a hung explorer is cut here
+    # polite: neither public explorer publishes a limit; about 1/s is what both tolerate
     rate_per_s: float = Field(1.0, gt=0, le=1000)
 
     @field_validator("base_url")
@@ -173,8 +166,6 @@ def _default_explorers() -> dict[str, ExplorerSettings]:
 
 
 class VerifySettings(_Strict):
-    """`tracker verify` and the service's check of every holder with addresses."""
-
     interval_s: float = Field(21_600, ge=60, le=30 * 86_400)
     min_explorers: int = Field(2, ge=1, le=20)  # agreeing on every address at one height
     tolerance_btc: Decimal = Field(Decimal("1"), ge=0, le=Decimal(21_000_000))
@@ -253,8 +244,7 @@ class Settings(_Strict):
 
     @field_validator("explorers", mode="before")
     @classmethod
-    def _merge_explorers(cls, v: Any) -> Any:
-        """Built-ins keep their base_url unless given; another name needs its own base_url."""
+    def _merge_explorers(cls, v: Any) -> Any:  # another name than a built-in's needs a base_url
         if not isinstance(v, dict):
             return v
         merged: dict[str, Any] = {n: {"base_url": u} for n, u in DEFAULT_EXPLORERS.items()}

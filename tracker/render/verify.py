@@ -230,11 +230,17 @@ def render_table(report: VerifyReport, *, width: int, color: bool = False, **_: 
     from rich.table import Table
 
     console = text_console(width=width, color=color)
-    table = Table(title="Claims against the chain", title_justify="left", box=None, pad_edge=False)
+    table = Table(
+        title="Claims against the chain",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     for name in COLUMNS:
         table.add_column(
             name,
-            no_wrap=True,
+            no_wrap=name not in ("holder", "explorers"),
             overflow="fold",
             justify="right" if name in ("chain", "difference", "height") else "left",
         )
