@@ -34,10 +34,12 @@ from tracker.models import RoundReport
 from tracker.service.locks import LostLeadership, PostgresLeader, SQLiteLock
 from tracker.service.logs import log, log_round
 from tracker.service.metrics import Metrics
+from tracker.service.verify_job import verify_job
 from tracker.store import queries
 from tracker.store.engine import read_session, write_connection
 
 SHUTDOWN_GRACE_S = 8.0  # SIGTERM: the round in flight gets this long to finish or roll back
+VERIFY_FIRST_AFTER_S = 60.0  # the first on-chain check waits for the first round to be stored
 
 
 @dataclass
@@ -116,10 +118,10 @@ class Service:
 
     # leadership (PostgreSQL): only the leader runs jobs, and writes through its own session
 
-    def _writer(self) -> Engine:
+    def writer(self) -> Engine:
         return self.lock.writer if isinstance(self.lock, PostgresLeader) else self.engine
 
-    def _leads(self, job: str) -> bool:
+    def leads(self, job: str) -> bool:
         if not isinstance(self.lock, PostgresLeader):
             return True
         if self.lock.ensure():
@@ -166,7 +168,7 @@ class Service:
             return None
         assert self._loop is not None and self._client is not None
         try:
-            if not self._leads("fetching") or self._too_soon_after_the_last_round():
+            if not self.leads("fetching") or self._too_soon_after_the_last_round():
                 self.db_failures = 0
                 return None
             self._idle.clear()
@@ -174,7 +176,7 @@ class Service:
             self._inflight = asyncio.run_coroutine_threadsafe(coro, self._loop)
             collected = self._inflight.result()
             self._inflight = None  # from here on the round is written whole, not cancelled
-            rr = rounds.store_round(self._writer(), collected)
+            rr = rounds.store_round(self.writer(), collected)
         except concurrent.futures.CancelledError:
             log.warning("round cancelled by shutdown while fetching; nothing of it was stored")
             return None
@@ -222,7 +224,7 @@ class Service:
         On PostgreSQL only the leader does, through its fenced session."""
         day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         try:
-            if not self._leads("storing the daily close"):
+            if not self.leads("storing the daily close"):
                 return
         except StoreError as e:
             log.error("daily close for %s not stored: database unavailable (%s)", day, e.reason)
@@ -237,7 +239,7 @@ class Service:
         except Exception:
             log.exception("daily close for %s from %s failed", day, backfill.PRIMARY)
         try:
-            source = backfill.store_daily_close(engine=self._writer(), day=day)
+            source = backfill.store_daily_close(engine=self.writer(), day=day)
         except LostLeadership as e:
             self._lost_daily(e)
             return
@@ -265,7 +267,7 @@ class Service:
         finally:
             self._daily = None
         if row is not None:
-            with write_connection(self._writer()) as conn:
+            with write_connection(self.writer()) as conn:
                 queries.insert_daily_prices(conn=conn, rows=[row])
 
     def watchdog_check(self) -> bool:
@@ -361,6 +363,11 @@ class Service:
         scheduler.add_job(
             self.daily_job, CronTrigger(hour=at.hour, minute=at.minute, timezone=dt.UTC),
             id="daily_close",
+        )  # fmt: skip
+        verify_every = self.settings.verify.interval_s
+        scheduler.add_job(
+            verify_job, IntervalTrigger(seconds=verify_every), args=(self,), id="verify",
+            next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=VERIFY_FIRST_AFTER_S),
         )  # fmt: skip
         self._scheduler = scheduler
         threading.Thread(target=self._watch, name="tracker-watchdog", daemon=True).start()
