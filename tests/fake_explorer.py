@@ -10,6 +10,11 @@ address answers ``address``, ``chain_stats`` and ``mempool_stats`` (with spent o
 pending mempool amount, so a reader that takes ``funded_txo_sum`` alone, or adds the mempool, is
 caught); a valid address never used answers zeros; the tip is plain text; a malformed address
 gets the plain-text 400 ``Invalid Bitcoin address``.
+
+On-chain history: ``add_tx`` gives an address confirmed transactions, served newest first as
+``/api/address/:a/txs`` (with one pending transaction first, and 25 confirmed), then
+``/txs/chain/:last_seen_txid`` (25 a page), and, by mempool only unless ``set_summary`` says
+otherwise, as ``/txs/summary`` (``[{txid, value, height, time}]``, capped at ``summary_cap``).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class Fault:
     times: int | None = None
     target: Target | None = None  # only tip reads, or only address reads (None: both)
     address: str | None = None  # only this address
+    skip: int = 0  # let this many matching requests through first
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,16 @@ class Request:
     target: str  # the path after the explorer's prefix
     at: float  # time.monotonic() when it arrived
     served: str
+
+
+@dataclass(frozen=True)
+class FakeTx:
+    """A confirmed transaction's net effect on one address."""
+
+    txid: str
+    height: int
+    time: int  # block time, Unix seconds
+    value: int
 
 
 @dataclass
@@ -82,6 +98,8 @@ class _Explorer:
     balances: dict[str, int] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     log: list[Request] = field(default_factory=list)
+    txs: dict[str, list[FakeTx]] = field(default_factory=dict)  # per address, oldest first
+    summary: bool = False  # answers /txs/summary
 
 
 class FakeExplorer:
@@ -97,6 +115,7 @@ class FakeExplorer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._explorers: dict[str, _Explorer] = {}
+        self.summary_cap = 5000
         self.reset()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -206,6 +225,7 @@ class FakeExplorer:
         target: Target | None = None,
         address: str | None = None,
         queue: bool = False,
+        skip: int = 0,
     ) -> None:
         """Answer the next ``times`` matching requests (None: all) this way; ``queue=True``
         adds it after the explorer's other faults instead of replacing them."""
@@ -218,14 +238,32 @@ class FakeExplorer:
             times=times,
             target=target,
             address=address,
+            skip=skip,
         )
         with self._lock:
             state = self._explorers[self._known(explorer)]
             state.faults = [*state.faults, fault] if queue else [fault]
 
+    def add_tx(self, address: str, value: int, *, time: int, height: int | None = None) -> FakeTx:
+        """A confirmed transaction moving ``value`` sats (signed) to ``address``, served by
+        every explorer; by default in a new block on top of the tip (which rises to it)."""
+        with self._lock:
+            tip = max(s.tip for s in self._explorers.values())
+            count = sum(len(v) for v in next(iter(self._explorers.values())).txs.values())
+            tx = FakeTx(f"{count + 1:064x}", tip + 1 if height is None else height, time, value)
+            for state in self._explorers.values():
+                state.txs.setdefault(address, []).append(tx)
+                state.tip = max(state.tip, tx.height)
+        return tx
+
+    def set_summary(self, explorer: str, answers: bool) -> None:
+        """Whether ``explorer`` answers /txs/summary (mempool does, blockstream 404s)."""
+        with self._lock:
+            self._explorers[self._known(explorer)].summary = answers
+
     def reset(self) -> None:
         with self._lock:
-            self._explorers = {n: _Explorer() for n in self._names}
+            self._explorers = {n: _Explorer(summary=n == "mempool") for n in self._names}
 
     def requests(self, explorer: str) -> list[Request]:
         with self._lock:
@@ -284,6 +322,36 @@ class FakeExplorer:
             with self._lock:
                 sats = state.balances.get(address, 0)
             return 200, address_body(address, sats), "address", address
+        if target.startswith("/api/address/"):
+            return self._txs(state, target[len("/api/address/") :])
+        return 404, b"Not Found", None, None
+
+    def _txs(self, state: _Explorer, rest: str) -> tuple[int, bytes, Target | None, str | None]:
+        """``:a/txs``, ``:a/txs/chain/:txid`` and ``:a/txs/summary``, newest first."""
+        address, _, what = rest.partition("/")
+        if not _ADDRESS.fullmatch(address):
+            return 400, INVALID_ADDRESS, "address", address
+        with self._lock:
+            newest = [t for t in reversed(state.txs.get(address, [])) if t.height <= state.tip]
+            summary, cap = state.summary, self.summary_cap
+        if what == "txs/summary":
+            if not summary:
+                return 404, b"Not Found", "address", address
+            rows = [{"txid": t.txid, "value": t.value, "height": t.height, "time": t.time}
+                    for t in newest[:cap]]  # fmt: skip
+            return 200, json.dumps(rows).encode(), "address", address
+        if what == "txs":
+            pending = tx_body(address, FakeTx("f" * 64, 0, 0, 546), confirmed=False)
+            page = [pending] + [tx_body(address, t, confirmed=True) for t in newest[:25]]
+            return 200, json.dumps(page).encode(), "address", address
+        if what.startswith("txs/chain/"):
+            ids = [t.txid for t in newest]
+            after = what[len("txs/chain/") :]
+            if after not in ids:
+                return 400, b"Invalid hex string", "address", address
+            start = ids.index(after) + 1
+            page = [tx_body(address, t, confirmed=True) for t in newest[start : start + 25]]
+            return 200, json.dumps(page).encode(), "address", address
         return 404, b"Not Found", None, None
 
     @staticmethod
@@ -292,6 +360,9 @@ class FakeExplorer:
             if fault.target is not None and fault.target != kind:
                 continue
             if fault.address is not None and fault.address != address:
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
                 continue
             if fault.times is not None:
                 fault.times -= 1
@@ -342,6 +413,37 @@ def address_body(address: str, sats: int) -> bytes:
     }
     body = {"address": address, "chain_stats": chain, "mempool_stats": pending}
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+STRANGER = "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"  # the other side of the fake's transactions
+
+
+def tx_body(address: str, tx: FakeTx, *, confirmed: bool) -> dict[str, object]:
+    """An Esplora transaction whose net effect on ``address`` is ``tx.value``: a receipt pays
+    the address (and someone else); a spend spends two outputs and gets change back, so a
+    reader that counts only one side is caught."""
+    if tx.value >= 0:
+        vin = [{"txid": "e" * 64, "prevout": {"scriptpubkey_address": STRANGER,
+                                               "value": tx.value + 7}}]  # fmt: skip
+        vout = [
+            {"scriptpubkey_address": address, "value": tx.value},
+            {"scriptpubkey_address": STRANGER, "value": 5},
+        ]
+    else:
+        spent = -tx.value + 1_000
+        vin = [
+            {"txid": "d" * 64, "prevout": {"scriptpubkey_address": address, "value": spent - 400}},
+            {"txid": "c" * 64, "prevout": {"scriptpubkey_address": address, "value": 400}},
+        ]
+        vout = [
+            {"scriptpubkey_address": STRANGER, "value": -tx.value - 10},
+            {"scriptpubkey_address": address, "value": 1_000},
+            {"scriptpubkey_type": "op_return", "value": 0},
+        ]
+    status: dict[str, object] = {"confirmed": confirmed}
+    if confirmed:
+        status |= {"block_height": tx.height, "block_hash": "0" * 64, "block_time": tx.time}
+    return {"txid": tx.txid, "vin": vin, "vout": vout, "status": status}
 
 
 class _Server(ThreadingHTTPServer):

@@ -7,13 +7,17 @@ the order of ``DAILY_SOURCE_PREFERENCE``; a holder's holding is its headline (he
 period's last day, among the observations known on ``known_at``. Python only picks the government
 or else the reserve figure and multiplies the rows it gets back (one per period and holder),
 exactly, rounding values half-even to cents.
+
+Beside the claims, a holder's on-chain balance rebuilt from its addresses' transactions
+(onchain_history.py; `tracker verify --history`): per period, the balance on the period's last
+stored day, ``at_least`` unless the holder's address list is complete.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -49,10 +53,19 @@ class Holding:
     value: Decimal | None
     scope: Scope | None = None  # government, or reserve when there is no government figure
     undisclosed: bool = False  # no amount, but a government or reserve claim says it holds BTC
+    # on-chain: its addresses' balance on the period's last day stored (None: none stored)
+    onchain_sats: int | None = None
+    onchain_as_of: dt.date | None = None
+    onchain_bound: Bound | None = None  # at_least unless the address list is complete
+    onchain_value: Decimal | None = None  # at the period's close
 
     @property
     def btc(self) -> Decimal | None:
         return None if self.sats is None else sats_to_btc(self.sats)
+
+    @property
+    def onchain_btc(self) -> Decimal | None:
+        return None if self.onchain_sats is None else sats_to_btc(self.onchain_sats)
 
     @property
     def state(self) -> State:
@@ -83,6 +96,7 @@ class Timeline:
     currency: str = "USD"
     bundled_ends: dt.date | None = None  # the bundled series' last day, when a period uses it
     known_at: dt.date | None = None  # --as-known-at: only what was published (or recorded) by then
+    onchain: tuple[str, ...] = ()  # slugs of the holders with an on-chain balance in a period
 
 
 # --- missing days ---------------------------------------------------------------------------
@@ -185,6 +199,19 @@ def _headline(row: Any, slug: str) -> Holding:
     )
 
 
+def _with_chain(held: Holding, row: Any) -> Holding:
+    """The holding with the period's on-chain balance, when one is stored."""
+    if row.chain_sats is None:
+        return held
+    return replace(
+        held,
+        onchain_sats=row.chain_sats,
+        onchain_as_of=row.chain_date,
+        onchain_bound=Bound.EXACT if row.addresses_complete else Bound.AT_LEAST,
+        onchain_value=value_of(sats_to_btc(row.chain_sats), row.close),
+    )
+
+
 def build_timeline(
     *,
     conn: Connection,
@@ -239,7 +266,7 @@ def build_timeline(
             current, holdings = row, {}
         if row.holder_id is not None:
             slug = slug_of[row.holder_id]
-            holdings[slug] = _headline(row, slug)
+            holdings[slug] = _with_chain(_headline(row, slug), row)
     flush()
     gaps = missing_days(conn=conn, start=start, end=end, currency=currency, today=today)
     return Timeline(
@@ -256,4 +283,9 @@ def build_timeline(
             else None
         ),
         known_at=known_at,
+        onchain=tuple(
+            s
+            for i, s in enumerate(order)
+            if any(p.holdings[i].onchain_sats is not None for p in periods)
+        ),
     )

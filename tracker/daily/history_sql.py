@@ -9,6 +9,10 @@ day it was recorded), and not replaced by a live, known correction (``supersedes
 Each (holder, scope)'s observations become steps, each in force from its ``as_of`` until the next
 one's (``lead``), so the cost is one pass over the observations and one over the daily closes
 whatever the span: a ten-year database costs per period what a fresh one does.
+
+A holder's on-chain balance (``onchain_daily``, one row per day from its first transaction to
+its last sync) is, per period, the row of the period's last stored day: read from the days in
+[start, end] only, like the closes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tracker.chain_models import OnchainDaily
 from tracker.clock import DAY
 from tracker.daily import DAILY_SOURCE_PREFERENCE
 from tracker.models import Basis, DailyPrice, Holder, HolderKind, Observation, Origin, Scope
@@ -193,6 +198,32 @@ def _steps(seen: Any) -> Any:
     )
 
 
+def _onchain(
+    dialect: str, interval: str, start: dt.date, end: dt.date, holder_ids: Sequence[int]
+) -> Any:
+    """Per holder and period, its on-chain balance on the period's last stored day."""
+    daily = OnchainDaily.__table__  # type: ignore[attr-defined]
+    period = _period_start(dialect, interval, daily.c.date)
+    ranked = (
+        sa.select(
+            daily.c.holder_id,
+            period.label("period"),
+            daily.c.date,
+            daily.c.sats,
+            sa.func.row_number()
+            .over(partition_by=(daily.c.holder_id, period), order_by=daily.c.date.desc())
+            .label("rn"),
+        )
+        .where(daily.c.holder_id.in_(list(holder_ids)), daily.c.date >= start, daily.c.date <= end)
+        .subquery("onchain_ranked")
+    )
+    return (
+        sa.select(ranked.c.holder_id, ranked.c.period, ranked.c.date, ranked.c.sats)
+        .where(ranked.c.rn == 1)
+        .subquery("onchain")
+    )
+
+
 HEADLINE_COLUMNS = ("id", "sats", "bound", "basis", "as_of")
 
 
@@ -207,8 +238,10 @@ def history_query(
     currency: str = "USD",
 ) -> sa.Select[Any]:
     """One row per period and holder: the period, its close, the government step and the
-    reserve step in force at the period's end (``g_*``, ``r_*``; NULL when none), and the
-    holder's first visible government or reserve ``as_of`` (``told``: undisclosed from then)."""
+    reserve step in force at the period's end (``g_*``, ``r_*``; NULL when none), the
+    holder's first visible government or reserve ``as_of`` (``told``: undisclosed from then),
+    and its on-chain balance on the period's last stored day (``chain_date``, ``chain_sats``;
+    NULL when none) with ``addresses_complete``."""
     closes = _closes(dialect, interval, start, end, currency)
     seen = visible(known_at)
     steps = _steps(seen)
@@ -220,6 +253,7 @@ def history_query(
         .subquery("told")
     )
     holders = Holder.__table__  # type: ignore[attr-defined]
+    chain = _onchain(dialect, interval, start, end, holder_ids)
 
     def in_force(step: Any, scope: str) -> Any:
         return sa.and_(
@@ -240,11 +274,17 @@ def history_query(
             *(gov.c[c].label(f"g_{c}") for c in HEADLINE_COLUMNS),
             *(res.c[c].label(f"r_{c}") for c in HEADLINE_COLUMNS),
             told.c.told,
+            chain.c.date.label("chain_date"),
+            chain.c.sats.label("chain_sats"),
+            holders.c.addresses_complete,
         )
         .select_from(closes)
         .outerjoin(holders, holders.c.id.in_(list(holder_ids)))
         .outerjoin(gov, in_force(gov, Scope.GOVERNMENT.value))
         .outerjoin(res, in_force(res, Scope.RESERVE.value))
         .outerjoin(told, told.c.holder_id == holders.c.id)
+        .outerjoin(
+            chain, sa.and_(chain.c.holder_id == holders.c.id, chain.c.period == closes.c.period)
+        )
         .order_by(closes.c.period, holders.c.id)
     )

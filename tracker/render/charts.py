@@ -5,7 +5,9 @@ drawing only.
 Holdings span six orders of magnitude (Germany's 31 BTC beside the U.S.'s 200,000), so values are
 drawn on a log axis: El Salvador is not a flat line at zero. A holder without an amount (no data,
 undisclosed) has no line there, never a zero; a holding of 0 BTC (divested) cannot sit on a log
-axis and is named instead. The days a holding changed (a new headline) are marked.
+axis and is named instead. The days a holding changed (a new headline) are marked. A holder's
+on-chain balance (`tracker verify --history`), valued at the same closes, is a line of its own
+beside its claims: dashed, in the holder's colour.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Chartable:
     undisclosed: tuple[str, ...]  # names of holders whose amount is never disclosed in range
     divested: tuple[str, ...]  # names of holders at 0 BTC at the end
     breaks: tuple[int, ...]  # indexes of periods after a gap in the daily series
+    onchain: tuple[Series, ...] = ()  # on-chain balances' values, in the order of the claims
 
 
 def _amount(sats: int | None) -> float | None:
@@ -100,7 +103,37 @@ def chartable(tl: Timeline) -> Chartable:
     when = [_when(p) for p in tl.periods]
     span = SPAN[tl.interval]
     breaks = tuple(n for n in range(1, len(when)) if (when[n] - when[n - 1]).days > span)
-    return Chartable(tuple(series), tuple(no_data), tuple(undisclosed), tuple(divested), breaks)
+    return Chartable(
+        tuple(series),
+        tuple(no_data),
+        tuple(undisclosed),
+        tuple(divested),
+        breaks,
+        _onchain(tl, [s.slug for s in series]),
+    )
+
+
+def _onchain(tl: Timeline, order: Sequence[str]) -> tuple[Series, ...]:
+    """Each on-chain series with a value above 0 somewhere, in the claims' order (then the
+    holders drawn without a claim line)."""
+    out = []
+    for i, holder in enumerate(tl.holders):
+        if holder.slug not in tl.onchain:
+            continue
+        held = [p.holdings[i] for p in tl.periods]
+        values = tuple(
+            None if h.onchain_value is None or not h.onchain_sats else float(h.onchain_value)
+            for h in held
+        )
+        final = next((h for h in reversed(held) if h.onchain_btc is not None), None)
+        if final is None or final.onchain_btc is None or all(v is None for v in values):
+            continue
+        mark = BOUND_MARK[final.onchain_bound] if final.onchain_bound else ""
+        last = f"{mark}{grouped(final.onchain_btc)} BTC"
+        out.append(Series(holder.slug, f"{holder.name} on-chain", values, (), last))
+    rank = {slug: n for n, slug in enumerate(order)}
+    out.sort(key=lambda s: rank.get(s.slug, len(rank)))
+    return tuple(out)
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -160,7 +193,7 @@ def terminal_chart(tl: Timeline, *, width: int = 100, height: int = 30, color: b
     fig = plotext.figure
     fig.clear()
     c = chartable(tl)
-    panels = 2 if c.series else 1
+    panels = 2 if c.series else 1  # an on-chain line is drawn beside its holder's claims
     fig.plot_size(max(width, 40), max(height, 12 * panels))
     fig.subplots(panels, 1)
     when = [dt.datetime.combine(_when(p), dt.time(0)) for p in tl.periods]
@@ -169,6 +202,8 @@ def terminal_chart(tl: Timeline, *, width: int = 100, height: int = 30, color: b
     _panel(top, when, [(f"BTC/{tl.currency} close", closes)], title(tl), color=color)
     top.label(f"{tl.currency} per BTC", axis="y")
     drawn, rest = c.series[:TERMINAL_LINES], c.series[TERMINAL_LINES:]
+    shown = {s.slug for s in drawn}
+    drawn += tuple(s for s in c.onchain if s.slug in shown)  # beside the claims drawn
     if drawn:
         bottom = fig.subplot(2, 1)
         logs = [(s.name, [None if v is None else math.log10(v) for v in s.values]) for s in drawn]
@@ -182,7 +217,10 @@ def terminal_chart(tl: Timeline, *, width: int = 100, height: int = 30, color: b
     lines = [line.rstrip() for line in text.splitlines()]
     said: list[str] = []
     if drawn:
-        key = "  ".join(f"{PLAIN_MARKERS[n]} {s.name}: {s.last}" for n, s in enumerate(drawn))
+        key = "  ".join(
+            f"{PLAIN_MARKERS[n % len(PLAIN_MARKERS)]} {s.name}: {s.last}"
+            for n, s in enumerate(drawn)
+        )
         said.append(f"holdings: {key}")
     if rest:
         names = ", ".join(s.name for s in rest)

@@ -1,6 +1,7 @@
 """The image of a `tracker history` (matplotlib): the close above, each sovereign's holding value
 below on a log axis, the days a holding changed marked, where the price data ends marked, and
-"no data" said where there is none. Imported only when an image is asked for."""
+"no data" said where there is none; a holder's on-chain balance dashed in its colour beside its
+claims. Imported only when an image is asked for."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tracker.clock import DAY
 from tracker.daily.history import Timeline
-from tracker.render.charts import SPAN, Chartable, short
+from tracker.render.charts import SPAN, Chartable, Series, short
 from tracker.render.daily import title
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ HOLDER_COLOURS = (
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b",
     "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79",
 )  # fmt: skip
-DASHES = ("-", "--")
+DASHES = ("-", "-.")  # claims; an on-chain line is dashed ("--") in its holder's colour
+ONCHAIN_DASH = "--"
 GAP_COLOUR = "#9e9e9e"
 MAX_SPANS = 200  # more runs of missing days than this are named in the notes, not shaded
 
@@ -33,8 +35,9 @@ MAX_SPANS = 200  # more runs of missing days than this are named in the notes, n
 def figure(tl: Timeline, c: Chartable, notes: Callable[[Chartable, Timeline], list[str]]) -> Figure:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 8.6 if c.series else 4.8), dpi=110, layout="constrained")
-    rows = 2 if c.series else 1
+    lines = bool(c.series or c.onchain)
+    fig = Figure(figsize=(12, 8.6 if lines else 4.8), dpi=110, layout="constrained")
+    rows = 2 if lines else 1
     axes = fig.subplots(
         rows, 1, sharex=True, squeeze=False, height_ratios=[1, 2.3][:rows] if rows == 2 else None
     )[:, 0]
@@ -48,7 +51,7 @@ def figure(tl: Timeline, c: Chartable, notes: Callable[[Chartable, Timeline], li
     _log_axis(top, [float(p.close) for p in tl.periods])
     top.set_ylabel(f"{tl.currency} per BTC (log scale)")
     top.set_title("Price: the last daily close of each period", fontsize=10, loc="left")
-    if c.series:
+    if lines:
         _values(axes[1], tl, c, when)
     for ax in axes:
         _gaps(ax, tl, first=ax is top)
@@ -69,19 +72,28 @@ def _values(ax: Axes, tl: Timeline, c: Chartable, when: Sequence[dt.date]) -> No
 
     ax.set_gid("holding-values")
     drawn: list[float] = []
+    colours: dict[str, str] = {}
     for n, s in enumerate(c.series):
-        colour = HOLDER_COLOURS[n % len(HOLDER_COLOURS)]
+        colour = colours[s.slug] = HOLDER_COLOURS[n % len(HOLDER_COLOURS)]
         dash = DASHES[(n // len(HOLDER_COLOURS)) % len(DASHES)]
         xs, ys = _broken(when, [math.nan if v is None else v for v in s.values], c.breaks)
         ax.plot(xs, ys, color=colour, linestyle=dash, linewidth=1.6, label=f"{s.name}: {s.last}")
+        chain = next((o for o in c.onchain if o.slug == s.slug), None)
+        if chain is not None:  # beside the claims, in the legend right under them
+            drawn += _onchain_line(ax, chain, colour, when, c)
         changed = [(_num(when[i]), v) for i in s.changes if (v := s.values[i]) is not None]
         if changed:
             ax.plot([x for x, _ in changed], [y for _, y in changed], linestyle="none",
                     marker="o", markersize=5, markerfacecolor="white", markeredgecolor=colour,
                     markeredgewidth=1.4, gid=f"changes-{s.slug}")  # fmt: skip
         drawn += [v for v in s.values if v is not None]
+    for n, o in enumerate(o for o in c.onchain if o.slug not in colours):  # no claim line
+        colour = HOLDER_COLOURS[(len(c.series) + n) % len(HOLDER_COLOURS)]
+        drawn += _onchain_line(ax, o, colour, when, c)
     _log_axis(ax, drawn)
-    first = min(next(i for i, v in enumerate(s.values) if v is not None) for s in c.series)
+    first = min(
+        next(i for i, v in enumerate(s.values) if v is not None) for s in c.series + c.onchain
+    )
     if (when[first] - tl.start).days >= (tl.end - tl.start).days * 0.08:
         middle = tl.start + (when[first] - tl.start) / 2
         said = f"no data\n(no holding above 0 BTC\non record before {when[first]:%Y-%m})"
@@ -91,7 +103,8 @@ def _values(ax: Axes, tl: Timeline, c: Chartable, when: Sequence[dt.date]) -> No
     ax.set_ylabel(f"value ({tl.currency}, log scale)")
     ax.set_title(
         "Value of each sovereign's holding (its headline at each period's end): "
-        "no line where there is no data",
+        "no line where there is no data"
+        + ("; dashed: its addresses' balance on-chain" if c.onchain else ""),
         fontsize=10,
         loc="left",
     )
@@ -109,6 +122,15 @@ def _values(ax: Axes, tl: Timeline, c: Chartable, when: Sequence[dt.date]) -> No
     )
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
               fontsize=8, title="largest first (latest holding)", title_fontsize=8)  # fmt: skip
+
+
+def _onchain_line(
+    ax: Axes, s: Series, colour: str, when: Sequence[dt.date], c: Chartable
+) -> list[float]:
+    xs, ys = _broken(when, [math.nan if v is None else v for v in s.values], c.breaks)
+    ax.plot(xs, ys, color=colour, linestyle=ONCHAIN_DASH, linewidth=1.4, alpha=0.9,
+            label=f"{s.name}: {s.last}", gid=f"onchain-{s.slug}")  # fmt: skip
+    return [v for v in s.values if v is not None]
 
 
 def _num(day: dt.date) -> float:

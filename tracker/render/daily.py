@@ -17,6 +17,7 @@ from tracker.daily.history import Holding, Interval, Timeline
 from tracker.headline import State
 from tracker.models import Gap
 from tracker.render import renders
+from tracker.render.onchain import ONCHAIN_NOTE, onchain_dict, onchain_text, onchain_value_text
 from tracker.render.text import (
     BOUND_MARK,
     cell,
@@ -37,10 +38,13 @@ CSV_FIELDS = (
     "period", "start", "end", "close_date", "close", "close_source",
     "holder", "btc", "bound", "basis", "holding_as_of", "value", "state", "scope",
 )  # fmt: skip
+# with a holder's on-chain series shown (tl.onchain), these follow
+ONCHAIN_CSV_FIELDS = ("onchain_btc", "onchain_bound", "onchain_as_of", "onchain_value")
 INTERVAL_WORD = {Interval.DAY: "daily", Interval.WEEK: "weekly", Interval.MONTH: "monthly"}
 
 
-def _holding_dict(h: Holding) -> dict[str, Any]:
+def _holding_dict(h: Holding, onchain: tuple[str, ...] = ()) -> dict[str, Any]:
+    chain = {"onchain": onchain_dict(h)} if h.slug in onchain else {}
     return {
         "slug": h.slug,
         "btc": plain(h.btc),
@@ -50,12 +54,15 @@ def _holding_dict(h: Holding) -> dict[str, Any]:
         "value": None if h.value is None else format(h.value, "f"),
         "state": h.state.value,
         "scope": None if h.scope is None else h.scope.value,
+        **chain,
     }
 
 
 def to_dict(tl: Timeline) -> dict[str, Any]:
     """Decimals as strings, dates as YYYY-MM-DD; a holding without an amount (state
-    ``undisclosed`` or ``no_data``) has null btc and value, never 0."""
+    ``undisclosed`` or ``no_data``) has null btc and value, never 0. A holder with an on-chain
+    series in the range has an ``onchain`` object in each holding (null for a period without
+    a stored day)."""
     return {
         "interval": tl.interval.value,
         "from": tl.start.isoformat(),
@@ -71,7 +78,7 @@ def to_dict(tl: Timeline) -> dict[str, Any]:
                 "close": price_text(p.close),
                 "close_date": p.close_date.isoformat(),
                 "close_source": p.close_source,
-                "holdings": [_holding_dict(h) for h in p.holdings],
+                "holdings": [_holding_dict(h, tl.onchain) for h in p.holdings],
             }
             for p in tl.periods
         ],
@@ -90,13 +97,17 @@ def render_json(tl: Timeline, **_: Any) -> str:
 
 @renders(Timeline, "csv")
 def render_csv(tl: Timeline, **_: Any) -> str:
-    """One line per period and holder (one per period when no holder is chosen)."""
+    """One line per period and holder (one per period when no holder is chosen); the on-chain
+    columns follow when a holder shown has an on-chain series."""
     rows = []
+    fields = CSV_FIELDS + (ONCHAIN_CSV_FIELDS if tl.onchain else ())
     for p in to_dict(tl)["periods"]:
         base = {k: p[k] for k in ("period", "start", "end", "close_date", "close", "close_source")}
         for h in p["holdings"] or [{}]:
-            rows.append({**base, "holder": h.get("slug"), **{k: h.get(k) for k in CSV_FIELDS[7:]}})
-    return csv_text(CSV_FIELDS, rows)
+            chain = {f"onchain_{k}": v for k, v in (h.get("onchain") or {}).items()}
+            row = {**base, "holder": h.get("slug"), **{k: h.get(k) for k in CSV_FIELDS[7:]}}
+            rows.append(row | {k: chain.get(k) for k in fields[len(CSV_FIELDS) :]})
+    return csv_text(fields, rows)
 
 
 NO_AMOUNT = {State.UNDISCLOSED: "undisclosed", State.NO_DATA: "no data"}
@@ -147,10 +158,13 @@ def _wide_table(tl: Timeline) -> Table:
     for h in tl.holders:
         table.add_column(cell(f"{h.name}\nBTC"), justify="right", no_wrap=True)
         table.add_column(cell(f"{h.name}\nvalue ({tl.currency})"), justify="right", no_wrap=True)
+        if h.slug in tl.onchain:
+            table.add_column(cell(f"{h.name}\non-chain BTC"), justify="right", no_wrap=True)
     for p in tl.periods:
         cells = [p.label, grouped(p.close, 2)]
         for held in p.holdings:
             cells += [btc_text(held), value_text(held)]
+            cells += [onchain_text(held)] if held.slug in tl.onchain else []
         table.add_row(*map(cell, cells))
     return table
 
@@ -177,6 +191,9 @@ def _long_table(tl: Timeline) -> Table:
                 continue
             value = value_text(held)
             table.add_row(*map(cell, [*head, names[held.slug], btc_text(held), value]))
+            if held.onchain_sats is not None:  # its on-chain balance on a line of its own, under it
+                chain = onchain_value_text(held)
+                table.add_row(*map(cell, ["", "", "  on-chain", onchain_text(held), chain]))
     return table
 
 
@@ -203,6 +220,7 @@ def render_table(tl: Timeline, *, width: int, color: bool = False) -> str:
         + "; holdings as of each period's end (the government figure, else the reserve one).",
         "≥ at least, ~ approximate; undisclosed: no amount published by then; no data: no "
         "observation by then (neither is zero).",
+        *([ONCHAIN_NOTE] if tl.onchain else []),
         *gap_lines(tl.missing),
     ]
     for line in notes:
