@@ -259,3 +259,26 @@ def test_no_holder_with_addresses_is_exit_2(
     assert unknown.exit_code == 1
     assert "--holder atlantis: no such holder" in unknown.stderr
     assert fake_explorer.requests("mempool") == []
+
+
+def test_a_holder_with_only_an_undisclosed_figure_gets_no_verdict(
+    fake_explorer: FakeExplorer, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
+    run_cli: Run,
+) -> None:  # fmt: skip
+    own = (
+        '[[holders]]\nslug = "atlantis"\nname = "Atlantis"\n\n'
+        '[[holdings]]\nholder = "atlantis"\nas_of = 2024-01-01\nbasis = "undisclosed"\n'
+        'source = "A statement that it holds bitcoin"\n'
+    )
+    config = write_config(tmp_path / "c.toml", fake_explorer.config_toml(), own)
+    monkeypatch.setenv("TRACKER_CONFIG", str(config))
+    address = "1FHxL2JskCy6g98wEMxpaNNkxohjq3hUKk"
+    database_with(db_url, settings_from(config), {"atlantis": [address]})
+    fake_explorer.set_balances({address: 1_010_000})
+    result = run_cli("verify", "--holder", "atlantis", "--format", "json", db=db_url)
+    assert result.exit_code == 0, result.output  # nothing differs
+    (check,) = json.loads(result.stdout)["checks"]
+    assert (check["status"], check["btc"], check["claim"], check["verdict"]) == (
+        "verified", "0.0101", None, None,
+    )  # fmt: skip
+    assert check["reason"] == "no headline figure to compare (none, or undisclosed)"

@@ -280,3 +280,21 @@ def test_a_non_loopback_http_base_url_is_refused_at_use(fake: FakeExplorer) -> N
 
     with pytest.raises(ConfigError, match="plain http:// is allowed only for loopback"):
         asyncio.run(go())
+
+
+def test_an_explorer_that_refuses_connections(fake: FakeExplorer) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = ExplorerSettings(base_url=f"http://127.0.0.1:{port}/esplora", timeout_s=1)
+
+    async def go() -> ExplorerRead:
+        async with make_client() as client:
+            return await read_explorer(Explorer("down", settings, FAST, client), A)
+
+    r = asyncio.run(go())
+    assert r.outcome == "http_error" and r.height is None
+    assert (r.reason or "").startswith("tip height: connection failed (ConnectError")
+    assert (r.reason or "").endswith("after 3 attempts")
