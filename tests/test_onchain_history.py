@@ -439,6 +439,11 @@ def test_history_shows_the_onchain_balance_per_period(synced_world: Any, fake: C
     assert by_label["2025-01"].onchain_as_of == dt.date(2025, 1, 31)
     assert by_label["2025-01"].onchain_sats == want[dt.date(2025, 1, 31)]
     assert by_label["2025-03"].onchain_as_of == TODAY
+    later = timeline_of(synced_world, "month", holders=["el-salvador"], end=dt.date(2025, 4, 30))
+    april = later.periods[-1]
+    assert april.label == "2025-04" and april.holdings[0].onchain_sats is None  # after the sync
+    weeks = timeline_of(synced_world, "week", holders=["el-salvador"], start=dt.date(2025, 1, 3))
+    assert weeks.periods[0].holdings[0].onchain_as_of == dt.date(2025, 1, 5)  # W01 cut at --from
 
 
 def test_history_outputs_carry_the_onchain_column(synced_world: Any) -> None:
@@ -521,7 +526,7 @@ def test_verify_history_twice_stores_the_same_series(
 
     again = run_cli(*args, db=db_url)
     assert again.exit_code == 0, again.stderr
-    assert "el-salvador: 2 address(es)" in again.stdout and ", 0 new;" in again.stdout
+    assert "el-salvador: 2 address(es)" in again.stdout and ", 0 new\n" in again.stdout
     assert series(engine, "el-salvador") == stored
 
     fake.fx.set_fault("mempool", status=503)
@@ -534,3 +539,20 @@ def test_verify_history_twice_stores_the_same_series(
 
     none = run_cli("verify", "--history", "--holder", "germany", db=db_url)
     assert none.exit_code == 2 and "no holder has addresses" in none.stderr
+
+
+def test_a_series_that_cannot_be_built_leaves_the_stored_one(engine: Any, fake: Chain) -> None:
+    address_id = add_address(engine, "el-salvador", A1)
+    populate(fake, 10)
+    assert run(engine, fake, "mempool").ok
+    before = series(engine, "el-salvador")
+    with write_connection(engine) as conn:  # a stored spend no receipt covers
+        conn.execute(
+            AddressTx.__table__.insert(),  # type: ignore[attr-defined]
+            [{"address_id": address_id, "txid": txid(999), "height": 1,
+              "time": dt.datetime(2024, 12, 31, tzinfo=dt.UTC), "value_sats": -1}],
+        )  # fmt: skip
+    result = run(engine, fake, "mempool")
+    assert not result.ok and result.error is not None
+    assert "transactions are missing" in result.error and "\n" not in result.error
+    assert series(engine, "el-salvador") == before

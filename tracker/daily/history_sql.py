@@ -11,8 +11,8 @@ one's (``lead``), so the cost is one pass over the observations and one over the
 whatever the span: a ten-year database costs per period what a fresh one does.
 
 A holder's on-chain balance (``onchain_daily``, one row per day from its first transaction to
-its last sync) is, per period, the row of the period's last stored day: read from the days in
-[start, end] only, like the closes.
+its last sync) is, per period, the row of the period's last stored day, found by an index seek
+per period and holder: the days stored outside [start, end] are never read.
 """
 
 from __future__ import annotations
@@ -198,29 +198,25 @@ def _steps(seen: Any) -> Any:
     )
 
 
-def _onchain(
-    dialect: str, interval: str, start: dt.date, end: dt.date, holder_ids: Sequence[int]
-) -> Any:
-    """Per holder and period, its on-chain balance on the period's last stored day."""
+def _onchain_day(holder_id: Any, period: Any, period_end: Any, start: dt.date) -> Any:
+    """The join condition that finds a holder's on-chain row for a period: every day from the
+    first transaction to the last sync is stored, so the period's last stored day is its end,
+    or the holder's last stored day if that is earlier (but still in the period, and not before
+    ``start``). Index seeks on (holder_id, date): no scan of the years stored."""
     daily = OnchainDaily.__table__  # type: ignore[attr-defined]
-    period = _period_start(dialect, interval, daily.c.date)
-    ranked = (
-        sa.select(
-            daily.c.holder_id,
-            period.label("period"),
-            daily.c.date,
-            daily.c.sats,
-            sa.func.row_number()
-            .over(partition_by=(daily.c.holder_id, period), order_by=daily.c.date.desc())
-            .label("rn"),
-        )
-        .where(daily.c.holder_id.in_(list(holder_ids)), daily.c.date >= start, daily.c.date <= end)
-        .subquery("onchain_ranked")
+    newest = sa.alias(daily, "newest")
+    last = (
+        sa.select(sa.func.max(newest.c.date))
+        .where(newest.c.holder_id == holder_id)
+        .scalar_subquery()
     )
-    return (
-        sa.select(ranked.c.holder_id, ranked.c.period, ranked.c.date, ranked.c.sats)
-        .where(ranked.c.rn == 1)
-        .subquery("onchain")
+    chain = daily.alias("chain")
+    day = sa.case((last < period_end, last), else_=period_end)
+    return chain, sa.and_(
+        chain.c.holder_id == holder_id,
+        chain.c.date == day,
+        chain.c.date >= period,
+        chain.c.date >= sa.literal(start, sa.Date),
     )
 
 
@@ -253,7 +249,7 @@ def history_query(
         .subquery("told")
     )
     holders = Holder.__table__  # type: ignore[attr-defined]
-    chain = _onchain(dialect, interval, start, end, holder_ids)
+    chain, on_day = _onchain_day(holders.c.id, closes.c.period, closes.c.period_end, start)
 
     def in_force(step: Any, scope: str) -> Any:
         return sa.and_(
@@ -283,8 +279,6 @@ def history_query(
         .outerjoin(gov, in_force(gov, Scope.GOVERNMENT.value))
         .outerjoin(res, in_force(res, Scope.RESERVE.value))
         .outerjoin(told, told.c.holder_id == holders.c.id)
-        .outerjoin(
-            chain, sa.and_(chain.c.holder_id == holders.c.id, chain.c.period == closes.c.period)
-        )
+        .outerjoin(chain, on_day)
         .order_by(closes.c.period, holders.c.id)
     )

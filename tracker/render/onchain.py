@@ -102,11 +102,12 @@ def render_run_text(run: HistoryRun, **_: Any) -> str:
             f"  {h.slug}: {h.addresses} address(es), {h.requests:,} request(s), "
             f"{h.received:,} transaction(s), {h.added:,} new"
         )
+        lines.append(head)
         if h.first is None or h.sats is None:
-            lines.append(f"{head}; no confirmed transaction: no series")
+            lines.append("    no confirmed transaction: no series")
         else:
             btc = grouped(sats_to_btc(h.sats))
-            lines.append(f"{head}; daily {h.first} to {h.last}, {btc} BTC on {h.last}")
+            lines.append(f"    daily balance {h.first} to {h.last}: {btc} BTC on {h.last}")
     if run.skipped:
         lines.append(f"  not reached: {', '.join(run.skipped)}")
     return "\n".join(lines) + "\n" if lines else ""  # the CLI says an error on stderr
