@@ -556,3 +556,19 @@ def test_a_series_that_cannot_be_built_leaves_the_stored_one(engine: Any, fake: 
     assert not result.ok and result.error is not None
     assert "transactions are missing" in result.error and "\n" not in result.error
     assert series(engine, "el-salvador") == before
+
+
+def test_a_holder_whose_addresses_are_all_removed_loses_its_series(
+    engine: Any, fake: Chain
+) -> None:
+    add_address(engine, "el-salvador", A1)
+    populate(fake, 10)
+    assert run(engine, fake, "mempool").ok and series(engine, "el-salvador")
+    table = Address.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(table.update().values(removed_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC)))
+    result = run(engine, fake, "mempool")
+    assert result.ok and [(h.slug, h.addresses, h.first) for h in result.holders] == [
+        ("el-salvador", 0, None)
+    ]
+    assert series(engine, "el-salvador") == []

@@ -44,7 +44,8 @@ def _insert_ignore(conn: Connection, table: Any) -> Any:
 
 def targets(engine: Engine, slugs: Sequence[str] | None) -> list[Target]:
     """The live holders with live addresses, by id; or those of ``slugs`` (each a live holder)
-    that have addresses, in the order given."""
+    that have addresses, in the order given. A holder with a stored series but no live address
+    left is included with no address: its series is then cleared, never left stale."""
     holders, addresses = _table(Holder), _table(Address)
     with engine.connect() as conn:
         live = {
@@ -63,7 +64,9 @@ def targets(engine: Engine, slugs: Sequence[str] | None) -> list[Target]:
             .where(addresses.c.removed_at.is_(None))
             .order_by(addresses.c.holder_id, addresses.c.id)
         ).all()
-    books: dict[int, list[tuple[int, str, int | None]]] = {}
+        daily = _table(OnchainDaily)
+        stale = set(conn.execute(sa.select(daily.c.holder_id).distinct()).scalars())
+    books: dict[int, list[tuple[int, str, int | None]]] = {i: [] for i in stale}
     for r in rows:
         books.setdefault(r.holder_id, []).append((r.id, r.address, r.synced_height))
     slug_of = {i: s for s, i in live.items()}
