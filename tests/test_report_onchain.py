@@ -88,14 +88,27 @@ def test_a_matching_check_is_shown_beside_the_claim(
 
 
 def test_a_differing_check_is_a_warning(checked: Callable[[int], int], run_cli: Run) -> None:
-    checked(-10 * BTC)  # the chain holds 10 BTC less than the claim
+    checked(10 * BTC)  # the chain holds 10 BTC more than the claim
     data = report(run_cli)
     chain = {h["slug"]: h for h in data["holders"]}["el-salvador"]["onchain"]
-    assert (chain["verdict"], chain["claim_difference_btc"]) == ("differs", "-10")
+    assert (chain["verdict"], chain["claim_difference_btc"]) == ("differs", "10")
     (line,) = [w for w in data["warnings"] if "the chain holds" in w]
-    assert line.startswith("El Salvador: the chain holds ≥") and "-10 BTC from the claim" in line
+    assert line.startswith("El Salvador: the chain holds ≥") and "+10 BTC from the claim" in line
     md = run_cli("report", "--offline", "-f", "markdown").stdout
-    assert "| ↳ on chain [^" in md and "DIFFERS from the claim by -10 BTC" in md
+    assert "| ↳ on chain [^" in md and "DIFFERS from the claim by +10 BTC" in md
+
+
+def test_less_on_an_incomplete_list_is_said_and_not_a_warning(
+    checked: Callable[[int], int], run_cli: Run
+) -> None:
+    checked(-10 * BTC)
+    data = report(run_cli)
+    chain = {h["slug"]: h for h in data["holders"]}["el-salvador"]["onchain"]
+    assert (chain["verdict"], chain["claim_difference_btc"]) == ("inconclusive", "-10")
+    assert not any("the chain holds" in w for w in data["warnings"])
+    table = " ".join(run_cli("report", "--offline").stdout.split())
+    assert "inconclusive: the known addresses hold -10 BTC less" not in table
+    assert "-10 BTC from the claim, the addresses not known may hold the rest" in table
 
 
 def test_a_check_after_the_reports_date_is_not_shown(
@@ -111,12 +124,12 @@ def test_status_shows_the_newest_check_per_holder(
 ) -> None:
     assert json.loads(run_cli("status", "--format", "json").stdout)["checks"] == []
     checked(0)
-    checked(-10 * BTC)  # the newer check is the one shown
+    checked(10 * BTC)  # the newer check is the one shown
     (check,) = json.loads(run_cli("status", "--format", "json").stdout)["checks"]
     assert (check["holder"], check["status"], check["verdict"]) == (
         "el-salvador", "verified", "differs",
     )  # fmt: skip
-    assert (check["height"], check["claim_difference_btc"]) == (925_000, "-10")
+    assert (check["height"], check["claim_difference_btc"]) == (925_000, "10")
     assert check["checked_at"].endswith("Z") and 0 <= check["age_seconds"] < 600
     table = run_cli("status").stdout
     assert "On-chain checks (newest per holder; `tracker verify`):" in table

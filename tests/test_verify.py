@@ -217,12 +217,39 @@ def test_differs_is_exit_1_with_the_signed_difference(
     world: tuple[FakeExplorer, str, int], run_cli: Run
 ) -> None:
     fake, db, claim = world
-    fake.set_balances(split(claim - 3 * BTC, ES))
+    fake.set_balances(split(claim + 3 * BTC, ES))  # the chain holds more than claimed
     code, doc = verify_json(run_cli, db)
     assert code == 1
     (check,) = doc["checks"]
     assert check["status"] == "verified" and check["verdict"] == "differs"
+    assert check["claim_difference_btc"] == "+3"
+
+
+def test_less_on_a_list_that_may_be_incomplete_is_inconclusive_not_differs(
+    world: tuple[FakeExplorer, str, int], run_cli: Run
+) -> None:
+    """The addresses known hold 3 BTC less than the claim: with a list that may miss
+    addresses that contradicts nothing (exit 0); with the holder's full list it differs."""
+    fake, db, claim = world
+    fake.set_balances(split(claim - 3 * BTC, ES))
+    code, doc = verify_json(run_cli, db)
+    (check,) = doc["checks"]
+    assert (code, check["verdict"], check["bound"]) == (0, "inconclusive", "at_least")
     assert check["claim_difference_btc"] == "-3"
+    assert "the list may be incomplete" in check["reason"]
+    from tracker.store.engine import make_engine, write_session
+    from tracker.store.queries import get_holder
+
+    engine = make_engine(db)
+    with write_session(engine) as session:
+        holder = get_holder(session=session, slug="el-salvador")
+        assert holder is not None
+        holder.addresses_complete = True  # the holder publishes every address
+        session.add(holder)
+    engine.dispose()
+    code, doc = verify_json(run_cli, db)
+    (check,) = doc["checks"]
+    assert (code, check["verdict"], check["bound"]) == (1, "differs", "exact")
 
 
 def test_verbose_table_and_other_formats(

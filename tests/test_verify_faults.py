@@ -237,8 +237,12 @@ def test_compare_is_signed_and_within_tolerance() -> None:
     assert compare(None, 5, Decimal(1)).verdict is None  # no total, nothing compared
     same = compare(10 * BTC, 9 * BTC, Decimal(1))
     assert (same.verdict, same.difference_sats) == ("matches", BTC)
-    less = compare(8 * BTC, 10 * BTC, Decimal(1))
-    assert (less.verdict, less.difference_sats) == ("differs", -2 * BTC)
+    less = compare(8 * BTC, 10 * BTC, Decimal(1))  # a list that may miss addresses
+    assert (less.verdict, less.difference_sats) == ("inconclusive", -2 * BTC)
+    full = compare(8 * BTC, 10 * BTC, Decimal(1), complete=True)  # the holder's full list
+    assert (full.verdict, full.difference_sats) == ("differs", -2 * BTC)
+    more = compare(12 * BTC, 10 * BTC, Decimal(1))  # more than claimed: on any list
+    assert (more.verdict, more.difference_sats) == ("differs", 2 * BTC)
     none = compare(8 * BTC, None, Decimal(1))
     assert none.verdict is None and "no headline figure" in (none.reason or "")
 

@@ -30,7 +30,10 @@ class CheckStatus(StrEnum):
 
 class Verdict(StrEnum):
     MATCHES = "matches"  # within verify.tolerance_btc of the headline claim
-    DIFFERS = "differs"
+    DIFFERS = "differs"  # the chain shows more than claimed, or a full list shows less
+    # the known addresses hold less than claimed, and the list may be incomplete: the missing
+    # addresses may hold the rest, so this contradicts nothing
+    INCONCLUSIVE = "inconclusive"
 
 
 class Address(SQLModel, table=True):

@@ -136,17 +136,29 @@ class Comparison:
     reason: str | None
 
 
-def compare(chain_sats: int | None, claim_sats: int | None, tolerance_btc: Decimal) -> Comparison:
-    """The chain's total against the headline claim: ``matches`` within the tolerance, else
-    ``differs`` with the signed difference (chain - claim)."""
+def compare(
+    chain_sats: int | None,
+    claim_sats: int | None,
+    tolerance_btc: Decimal,
+    *,
+    complete: bool = False,
+) -> Comparison:
+    """The chain's total against the headline claim, with the signed difference (chain -
+    claim): ``matches`` within the tolerance; ``inconclusive`` when the chain holds less and
+    the address list may be incomplete (the addresses not known may hold the rest); else
+    ``differs`` (the chain holds more than claimed, or the holder's full list holds less)."""
     if chain_sats is None:
         return Comparison(None, None, None)
     if claim_sats is None:
         return Comparison(None, None, "no headline figure to compare (none, or undisclosed)")
     difference = chain_sats - claim_sats
     tolerance = int(tolerance_btc * SATS_PER_BTC)
-    verdict = Verdict.MATCHES if abs(difference) <= tolerance else Verdict.DIFFERS
-    return Comparison(verdict, difference, None)
+    if abs(difference) <= tolerance:
+        return Comparison(Verdict.MATCHES, difference, None)
+    if difference < 0 and not complete:
+        why = "the known addresses hold less than the claim; the list may be incomplete"
+        return Comparison(Verdict.INCONCLUSIVE, difference, why)
+    return Comparison(Verdict.DIFFERS, difference, None)
 
 
 def _btc(sats: int | None) -> str:

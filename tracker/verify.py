@@ -221,7 +221,9 @@ def save_check(
     judged = judge(reads, plan.addresses, settings.verify.min_explorers)
     claim = plan.claim
     claim_sats = None if claim is None else claim.sats
-    compared = compare(judged.chain_sats, claim_sats, settings.verify.tolerance_btc)
+    compared = compare(
+        judged.chain_sats, claim_sats, settings.verify.tolerance_btc, complete=plan.complete
+    )
     bound = None
     if judged.chain_sats is not None:
         bound = Bound.EXACT if plan.complete else Bound.AT_LEAST

@@ -18,7 +18,9 @@ Renderer = Callable[..., str]
 F = TypeVar("F", bound=Renderer)
 
 _REGISTRY: dict[tuple[type, str], Renderer] = {}
-_MODULES = ("report", "report_text", "report_md", "ledger", "rounds", "daily", "addresses")
+_MODULES = (
+    "report", "report_text", "report_md", "ledger", "rounds", "daily", "addresses", "verify",
+)  # fmt: skip
 
 
 def renders(kind: type, *formats: str) -> Callable[[F], F]:

@@ -181,6 +181,10 @@ def chain_footnote(c: Onchain) -> str:
     verdict = {
         "matches": f"matches the claim ({c.claim_difference_btc:+} BTC)",
         "differs": f"DIFFERS from the claim by {c.claim_difference_btc:+} BTC",
+        "inconclusive": (
+            f"{c.claim_difference_btc:+} BTC from the claim, the addresses not known may hold "
+            "the rest"
+        ),
     }.get(c.verdict or "", "nothing to compare it with")
     why = f" ({c.reason})" if c.reason and c.status != "verified" else ""
     return (
