@@ -309,3 +309,28 @@ def test_a_holder_with_only_an_undisclosed_figure_gets_no_verdict(
         "verified", "0.0101", None, None,
     )  # fmt: skip
     assert check["reason"] == "no headline figure to compare (none, or undisclosed)"
+
+
+def test_an_explorer_a_block_behind_reads_once_more_and_catches_up(
+    world: tuple[FakeExplorer, str, int], run_cli: Run
+) -> None:
+    fake, db, _ = world
+    # blockstream sees the new block only after its first pass (its second tip read)
+    fake.set_tip(925_122, explorer="blockstream", move_every=2, moves=1)
+    code, doc = verify_json(run_cli, db)
+    (check,) = doc["checks"]
+    assert (code, check["status"], check["height"]) == (0, "verified", 925_123)
+    tips = [r for r in fake.requests("blockstream") if r.target == "/api/blocks/tip/height"]
+    assert len(tips) == 4  # two passes, each between two tip reads
+    assert len([r for r in fake.requests("mempool") if r.target.endswith("/height")]) == 2
+
+
+def test_an_explorer_that_stays_behind_disagrees(
+    world: tuple[FakeExplorer, str, int], run_cli: Run
+) -> None:
+    fake, db, _ = world
+    fake.set_tip(925_122, explorer="blockstream")
+    code, doc = verify_json(run_cli, db)
+    (check,) = doc["checks"]
+    assert (code, check["status"]) == (1, "disagree")
+    assert "heights differ: mempool 925123, blockstream 925122" in check["reason"]

@@ -145,15 +145,32 @@ async def _check_all(settings: Settings, engine: Engine, plans: list[Plan]) -> l
     results: list[CheckResult] = []
     async with make_client() as client:
         explorers = make_explorers(settings.explorers, settings.fetch, client)
+        by_name = {e.name: e for e in explorers}
         for plan in plans:
             started = utc_now()
             reads = await asyncio.gather(*(read_explorer(e, plan.addresses) for e in explorers))
+            lagging = behind(reads, plan.addresses)
+            if lagging:  # a new block seen by one explorer first: the others read once more
+                again = await asyncio.gather(
+                    *(read_explorer(by_name[name], plan.addresses) for name in lagging)
+                )
+                fresh = {r.explorer: r for r in again}
+                reads = [fresh.get(r.explorer, r) for r in reads]
             finished = utc_now()
             saved = await asyncio.to_thread(
                 save_check, engine, settings, plan, reads, started, finished
             )
             results.append(saved)
     return results
+
+
+def behind(reads: Sequence[ExplorerRead], addresses: Sequence[str]) -> list[str]:
+    """The explorers that read every address steadily at a lower tip than another did."""
+    steady = [r for r in reads if r.complete(addresses) and r.height is not None]
+    top = max((r.height for r in steady if r.height is not None), default=None)
+    return [
+        r.explorer for r in steady if r.height is not None and top is not None and r.height < top
+    ]
 
 
 async def read_explorer(explorer: Explorer, addresses: Sequence[str]) -> ExplorerRead:
