@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
+from tracker.chain_models import Address
 from tracker.config import Settings
 from tracker.daily import history as timeline
 from tracker.models import (
@@ -176,6 +177,7 @@ def build(path: Path, *, keep_from: dt.date = FIRST_DAY, rounds_too: bool = True
         obs = Observation.__table__  # type: ignore[attr-defined]
         conn.execute(obs.update().values(supersedes=None))  # the shipped ledger's corrections
         conn.execute(obs.delete())
+        conn.execute(Address.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Holder.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(DailyPrice.__table__.insert(), daily)  # type: ignore[attr-defined]
         if rounds:

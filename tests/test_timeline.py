@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import Result
 
 from tests.helpers import bundled_close, bundled_last_day
+from tracker.chain_models import Address
 from tracker.config import Settings
 from tracker.daily import history as timeline
 from tracker.daily.history import Interval
@@ -50,6 +51,7 @@ def clear_ledger(conn: Any) -> None:
     obs = Observation.__table__  # type: ignore[attr-defined]
     conn.execute(obs.update().values(supersedes=None))
     conn.execute(obs.delete())
+    conn.execute(Address.__table__.delete())  # type: ignore[attr-defined]
     conn.execute(Holder.__table__.delete())  # type: ignore[attr-defined]
 
 
