@@ -71,7 +71,7 @@ class ExplorerReader:
         return height
 
     async def get(self, path: str, *, address: str) -> Any:
-        payload, _ = await self.explorer._get(path, address=address)
+        payload, _ = await self.explorer.get(path, address=address)
         return payload
 
 

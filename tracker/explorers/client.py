@@ -87,7 +87,7 @@ class Explorer:
 
     async def tip_height(self) -> tuple[int, int]:
         """The tip height and the attempts it took; raises ExplorerError."""
-        payload, attempts = await self._get(TIP_PATH)
+        payload, attempts = await self.get(TIP_PATH)
         if (
             not isinstance(payload, Decimal)
             or payload != payload.to_integral_value()
@@ -99,10 +99,13 @@ class Explorer:
     async def balance(self, address: str) -> tuple[int, int]:
         """The address's confirmed balance in sats (``chain_stats.funded_txo_sum -
         spent_txo_sum``) and the attempts it took; raises ExplorerError."""
-        payload, attempts = await self._get(ADDRESS_PATH + address, address=address)
+        payload, attempts = await self.get(ADDRESS_PATH + address, address=address)
         return confirmed_balance(self.name, address, payload), attempts
 
-    async def _get(self, path: str, *, address: str | None = None) -> tuple[Any, int]:
+    async def get(self, path: str, *, address: str | None = None) -> tuple[Any, int]:
+        """GET ``path`` (after base_url) within the explorer's rate, with its retries and 429
+        handling; the decoded JSON (or the tip's integer) and the attempts it took. Raises
+        SourceError with the outcome and reason (``address`` names the address asked about)."""
         url = self.base_url + path
 
         async def attempt(timeout: float) -> Any:
