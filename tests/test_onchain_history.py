@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -93,14 +94,15 @@ def settings_for(fake: Chain, *names: str) -> Settings:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Any:
+def engine(db_url: str) -> Iterator[Any]:
     """A migrated database (the shipped ledger's holders) with no address but the test's."""
     eng = open_database(db_url, settings=Settings()).engine
     with write_connection(eng) as conn:
         conn.execute(AddressTx.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(OnchainDaily.__table__.delete())  # type: ignore[attr-defined]
         conn.execute(Address.__table__.delete())  # type: ignore[attr-defined]
-    return eng
+    yield eng
+    eng.dispose()
 
 
 def holder_id(engine: Any, slug: str) -> int:

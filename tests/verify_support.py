@@ -32,6 +32,14 @@ def write_config(path: Path, fake_toml: str, extra: str = "") -> Path:
     return path
 
 
+_ENGINES: list[Engine] = []  # disposed after each test (tests/conftest.py), so none leaks
+
+
+def dispose_all() -> None:
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+
+
 def database_with(
     url: str, settings: Settings, book: dict[str, Sequence[str]], *, complete: bool = False
 ) -> Engine:
@@ -39,6 +47,7 @@ def database_with(
     ones the ledger's sync did not bring are added, and no other address of those holders is
     live."""
     engine = open_database(url, settings=settings).engine
+    _ENGINES.append(engine)
     with write_session(engine) as session:
         for slug, addresses in book.items():
             holder = get_holder(session=session, slug=slug)

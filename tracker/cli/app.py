@@ -9,7 +9,7 @@ Heavy libraries (SQLAlchemy, httpx, APScheduler) are imported inside the command
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -21,6 +21,8 @@ from tracker import __version__
 from tracker.errors import Exit, TrackerError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tracker.config import Settings
     from tracker.store.migrate import Opened
 
@@ -118,6 +120,7 @@ class Context:
 
     config: Path | None
     db: str | None
+    engines: list[Engine] = field(default_factory=list)
 
     def settings(self) -> Settings:
         from tracker.config import load_settings
@@ -133,7 +136,15 @@ class Context:
         settings = settings or self.settings()
         url = database_url(settings, self.db)
         explicit = bool(self.db or os.environ.get("TRACKER_DATABASE_URL") or settings.database.url)
-        return open_database(url, settings=settings, create_dirs=not explicit)
+        opened = open_database(url, settings=settings, create_dirs=not explicit)
+        self.engines.append(opened.engine)
+        return opened
+
+    def close(self) -> None:
+        """Dispose of the engines the command opened: their connections close with the
+        command (an in-process caller, a test, keeps none open)."""
+        while self.engines:
+            self.engines.pop().dispose()
 
 
 def out(text: str) -> None:
@@ -188,3 +199,4 @@ def _global(
     Example: tracker report --at 2025-04-14 --format json
     """
     ctx.obj = Context(config=config, db=db)
+    ctx.call_on_close(ctx.obj.close)
