@@ -264,3 +264,28 @@ def test_a_holder_with_addresses_is_removed_only_with_them(run_cli: Run, db_url:
     done = run_cli("holders", "remove", "atlantis", "--with-observations", db=db_url)
     assert done.exit_code == 0, done.stderr
     assert address not in run_cli("addresses", "list", "-f", "csv", db=db_url).stdout
+
+
+def test_a_holder_said_to_publish_its_full_list_is_marked(run_cli: Run, db_url: str) -> None:
+    from tracker.store.engine import make_engine, read_session
+    from tracker.store.queries import get_holder
+
+    done = run_cli("addresses", "complete", "el-salvador", db=db_url)
+    assert (
+        done.exit_code == 0 and done.stdout == "el-salvador: its address list is complete: exact\n"
+    )
+
+    def complete() -> bool:
+        engine = make_engine(db_url)
+        with read_session(engine) as session:
+            holder = get_holder(session=session, slug="el-salvador")
+            assert holder is not None
+            value = holder.addresses_complete
+        engine.dispose()
+        return value
+
+    assert complete() is True
+    assert run_cli("addresses", "complete", "el-salvador", "--no", db=db_url).exit_code == 0
+    assert complete() is False
+    bad = run_cli("addresses", "complete", "atlantis", db=db_url)
+    assert bad.exit_code == 1 and "unknown holder 'atlantis'" in bad.stderr

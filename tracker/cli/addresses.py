@@ -108,3 +108,31 @@ def addresses_remove(
         row = remove_address(session, address_id)
         text = f"removed address {row.id} ({row.address})\n"
     out(text)
+
+
+@addresses_app.command("complete")
+def addresses_complete(
+    ctx: typer.Context,
+    holder: Annotated[str, typer.Argument(metavar="SLUG", help="Holder slug, e.g. el-salvador.")],
+    no: Annotated[
+        bool, typer.Option("--no", help="Say the list may be incomplete (the default).")
+    ] = False,
+) -> None:
+    """Say the holder publishes its full address list, so `tracker verify` counts the chain's
+    total as exact (a chain total below the claim then differs) rather than at least.
+
+    Example: tracker addresses complete el-salvador
+    """
+    from tracker.errors import InputError
+    from tracker.store.engine import write_session
+    from tracker.store.queries import get_holder
+
+    obj: Context = ctx.obj
+    with write_session(obj.open().engine) as session:
+        row = get_holder(session=session, slug=holder)
+        if row is None:
+            raise InputError(f"unknown holder {holder!r}: see `tracker holders list`")
+        row.addresses_complete = not no
+        session.add(row)
+    state = "may be incomplete: a chain total is at least" if no else "is complete: exact"
+    out(f"{holder}: its address list {state}\n")
