@@ -9,6 +9,7 @@ from tracker.cli import report  # noqa: F401
 from tracker.cli import prices, service, daily  # noqa: F401
 from tracker.cli import holders, holdings, addresses, db, config  # noqa: F401
 from tracker.cli import verify  # noqa: F401
+from tracker.cli import serve  # noqa: F401
 from tracker.cli.app import app
 
 

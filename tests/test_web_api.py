@@ -1,0 +1,251 @@
+"""The web view's JSON API (tracker/web/), in process, on SQLite and PostgreSQL: the CLI's
+own JSON, the parameters and their errors, the security headers, ETag/304 and the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import Result
+
+from tests.helpers import store_consensus
+
+Run = Callable[..., Result]
+
+
+class ApiClient:
+    """An in-process client: each request goes through httpx's ASGI transport to the app,
+    exactly as uvicorn would hand it over (the app's errors stay the app's responses)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await c.request(method, url, **kw)
+
+        return asyncio.run(go())
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def head(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+
+@pytest.fixture
+def client(db_url: str, run_cli: Run) -> Iterator[ApiClient]:
+    """The app over a fresh database at ``db_url`` (created by the CLI, as a user would)."""
+    from tracker.config import load_settings
+    from tracker.store.migrate import open_database
+    from tracker.web.app import create_app
+
+    assert run_cli("db", "upgrade", db=db_url).exit_code == 0
+    settings = load_settings(None)
+    engine = open_database(db_url, settings=settings).engine
+    try:
+        yield ApiClient(create_app(settings, engine))
+    finally:
+        engine.dispose()
+
+
+def cli_json(run_cli: Run, *args: str) -> dict:  # type: ignore[type-arg]
+    result = run_cli(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_report_equals_the_cli_json_except_generated_at(client: ApiClient, run_cli: Run) -> None:
+    r = client.get("/api/report?at=2025-04-14")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    web = r.json()
+    cli = cli_json(run_cli, "report", "--offline", "--at", "2025-04-14")
+    assert web["holders"], "the shipped ledger values someone on 2025-04-14"
+    web.pop("generated_at")
+    cli.pop("generated_at")
+    assert web == cli
+
+
+def test_report_parameters_are_the_cli_options(client: ApiClient, run_cli: Run) -> None:
+    query = (
+        "at=2025-06-30&as_known_at=2025-01-01&what_if=100000&holder=el-salvador"
+        "&holder=united-states&compare=united-states,el-salvador&all_estimates=true"
+    )
+    web = client.get(f"/api/report?{query}").json()
+    cli = cli_json(
+        run_cli, "report", "--offline", "--at", "2025-06-30", "--as-known-at", "2025-01-01",
+        "--what-if", "100000", "--holder", "el-salvador", "--holder", "united-states",
+        "--compare", "united-states,el-salvador", "--all-estimates",
+    )  # fmt: skip
+    assert web["price"]["kind"] == "what_if"
+    assert [h["slug"] for h in web["holders"]] == [h["slug"] for h in cli["holders"]]
+    assert len(web["holders"]) == 2
+    web.pop("generated_at")
+    cli.pop("generated_at")
+    assert web == cli
+
+
+def test_history_equals_the_cli_json(client: ApiClient, run_cli: Run) -> None:
+    query = "from=2024-01-01&to=2025-06-30&interval=week&holder=el-salvador"
+    web = client.get(f"/api/history?{query}").json()
+    cli = cli_json(
+        run_cli, "history", "--from", "2024-01-01", "--to", "2025-06-30", "--interval", "week",
+        "--holder", "el-salvador",
+    )  # fmt: skip
+    assert web == cli
+    assert web["interval"] == "week"
+
+
+def test_holders_equals_the_cli_json(client: ApiClient, run_cli: Run) -> None:
+    assert client.get("/api/holders").json() == cli_json(run_cli, "holders", "list")
+
+
+def test_holder_has_its_entry_ledger_and_addresses(client: ApiClient, run_cli: Run) -> None:
+    data = client.get("/api/holders/el-salvador").json()
+    assert set(data) == {"holder", "observations", "addresses", "check"}
+    assert data["holder"]["slug"] == "el-salvador"
+    ledger = cli_json(run_cli, "holdings", "list", "--holder", "el-salvador")
+    assert data["observations"] == ledger["holders"][0]["observations"]
+    book = cli_json(run_cli, "addresses", "list", "--holder", "el-salvador")
+    assert data["addresses"] == book["addresses"]
+    assert data["observations"] and any(o["url"] for o in data["observations"])
+    assert data["check"] is None  # never verified here
+
+
+@pytest.mark.parametrize(
+    ("url", "names"),
+    [
+        ("/api/report?at=yesterday", "at 'yesterday'"),
+        ("/api/report?at=2999-01-01", "at 2999-01-01 is in the future"),
+        ("/api/report?as_known_at=2025-13-01", "as_known_at"),
+        ("/api/report?what_if=-5", "what_if"),
+        ("/api/report?what_if=abc", "what_if"),
+        ("/api/report?compare=united-states", "compare"),
+        ("/api/report?holder=atlantis", "unknown holder 'atlantis'"),
+        ("/api/report?at=2025-01-01&at=2025-01-02", "at is given more than once"),
+        ("/api/report?all_estimates=maybe", "all_estimates"),
+        ("/api/report?as-known-at=2025-01-01", "unknown parameter 'as-known-at'"),
+        ("/api/history?interval=year", "interval 'year'"),
+        ("/api/history?from=2025-02-01&to=2025-01-01", "after"),
+        ("/api/history?holder=atlantis", "atlantis"),
+        ("/api/holders?x=1", "unknown parameter 'x'"),
+    ],
+)
+def test_a_bad_parameter_is_a_400_naming_it(client: ApiClient, url: str, names: str) -> None:
+    r = client.get(url)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert names in r.json()["error"]
+    assert "Traceback" not in r.text
+
+
+def test_an_unknown_holder_is_a_404(client: ApiClient) -> None:
+    for slug in ("atlantis", "EL-SALVADOR", "%3Cscript%3E"):
+        r = client.get(f"/api/holders/{slug}")
+        assert r.status_code == 404
+        assert "unknown holder" in r.json()["error"]
+    assert client.get("/api/nothing").status_code == 404
+    assert client.get("/api/nothing").json()["error"].startswith("not found")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_only_reads_are_allowed(client: ApiClient, method: str) -> None:
+    for url in ("/api/report", "/api/holders/el-salvador", "/"):
+        r = client.request(method, url)
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, HEAD"
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_response_has_the_security_headers(client: ApiClient) -> None:
+    ok = client.get("/api/report")
+    tag = ok.headers["etag"]
+    for r in (
+        ok,
+        client.get("/api/report?at=x"),
+        client.get("/api/holders/atlantis"),
+        client.get("/nowhere"),
+        client.post("/api/report"),
+        client.get("/api/report", headers={"If-None-Match": tag}),
+        client.head("/api/status"),
+    ):
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "style-src 'self'" in csp and "img-src 'self' data:" in csp
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "cache-control" in r.headers
+
+
+def test_etag_and_304(client: ApiClient) -> None:
+    first = client.get("/api/report?at=2025-04-14")
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get("/api/report?at=2025-04-14", headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == tag
+    other = client.get("/api/report?at=2025-04-14", headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200 and other.content == first.content
+    listed = client.get("/api/report?at=2025-04-14", headers={"If-None-Match": f'"a", W/{tag}'})
+    assert listed.status_code == 304
+
+
+def test_a_report_is_computed_once_and_again_after_a_new_observation(
+    client: ApiClient, run_cli: Run, db_url: str
+) -> None:
+    web = client.app.state.web
+    first = client.get("/api/report?at=2025-04-14")
+    computed = web.cache.computed
+    for _ in range(3):
+        assert client.get("/api/report?at=2025-04-14").content == first.content
+    assert web.cache.computed == computed
+    added = run_cli(
+        "holdings", "add", "el-salvador", "--as-of", "2025-04-10", "--basis", "official",
+        "--btc", "6200", "--source", "test", db=db_url,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    second = client.get(
+        "/api/report?at=2025-04-14", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert second.status_code == 200
+    assert web.cache.computed == computed + 1
+    es = next(h for h in second.json()["holders"] if h["slug"] == "el-salvador")
+    assert Decimal(es["btc"]) == 6200
+
+
+def test_a_new_price_is_a_new_report(client: ApiClient, db_url: str) -> None:
+    before = client.get("/api/report").json()
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=5)
+    store_consensus(db_url, at, Decimal("123456.78"))
+    after = client.get("/api/report").json()
+    assert after["price"]["kind"] == "consensus"
+    assert after["price"]["value"] == "123456.78"
+    assert before["price"] != after["price"]
+
+
+def test_status_hides_the_password_and_openapi_lists_the_routes(client: ApiClient) -> None:
+    status = client.get("/api/status").json()
+    assert set(status) >= {"status", "database", "sources"}
+    url = status["database"]["url"]
+    assert "@" not in url or ":***@" in url or url.count(":") <= 2
+    doc = client.get("/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {
+        "/api/report", "/api/history", "/api/holders", "/api/holders/{slug}", "/api/status",
+    }  # fmt: skip
+    names = {p["name"] for p in doc["paths"]["/api/report"]["get"]["parameters"]}
+    assert names == {"at", "as_known_at", "what_if", "holder", "compare", "all_estimates"}
