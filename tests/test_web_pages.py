@@ -337,6 +337,70 @@ def test_sources_page_shows_each_source_and_the_rounds(site: Any) -> None:
     assert "postgres" not in html.lower() and "sqlite" not in html.lower()  # no database URL
 
 
+def test_a_round_shows_on_sources_and_prices_the_overview(site: Any) -> None:
+    from decimal import Decimal
+
+    from tracker.clock import utc_now
+    from tracker.models import ConsensusPrice, FetchRound, SourceQuote
+    from tracker.store.engine import write_session
+
+    client, _ = site
+    now = utc_now().replace(microsecond=0)
+    with write_session(client.app.state.web.engine) as session:
+        fetched = FetchRound(started_at=now - dt.timedelta(seconds=31),
+                             finished_at=now - dt.timedelta(seconds=30), status="ok")  # fmt: skip
+        session.add(fetched)
+        session.flush()
+        assert fetched.id is not None
+        session.add(SourceQuote(round_id=fetched.id, source="coinbase", price=Decimal("100000.5"),
+                                outcome="accepted"))  # fmt: skip
+        session.add(SourceQuote(round_id=fetched.id, source="kraken", outcome="http_error",
+                                reason="HTTP 503 <from upstream>"))  # fmt: skip
+        session.add(ConsensusPrice(round_id=fetched.id, at=now - dt.timedelta(seconds=30),
+                                   price=Decimal("100000.50"), sources="coinbase"))  # fmt: skip
+    html = _page(client, "/sources")
+    text = _text(html)
+    assert "Consensus $100,000.50/BTC" in text and "FRESH" in text
+    rounds = re.findall(r'<table id="rounds">.*?</table>', html, re.S)
+    assert rounds and f">{fetched.id}</th>" in rounds[0] and "ok" in _text(rounds[0])
+    assert "HTTP 503 &lt;from upstream&gt;" in html
+    assert re.search(r"coinbase\s+accepted|1 / 1", text)
+    overview = _text(_page(client, "/"))
+    assert "Price: $100,000.50/BTC, consensus" in overview and "coinbase" in overview
+    assert "STALE" not in overview
+
+
+def test_a_recent_check_shows_on_chain(site: Any) -> None:
+    from tracker.chain_models import VerifyAnswer, VerifyCheck
+    from tracker.clock import utc_now
+    from tracker.store import queries
+    from tracker.store.engine import write_session
+
+    client, _ = site
+    now = utc_now()
+    with write_session(client.app.state.web.engine) as session:
+        sv = queries.get_holder(session=session, slug="el-salvador")
+        assert sv is not None and sv.id is not None
+        check = VerifyCheck(
+            holder_id=sv.id, started_at=now - dt.timedelta(hours=1, seconds=5),
+            finished_at=now - dt.timedelta(hours=1), status="verified", height=900_000,
+            chain_sats=747_437_000_000, chain_bound="at_least", addresses=2,
+            explorers="mempool,blockstream", claim_sats=747_437_000_000, verdict="matches",
+            difference_sats=0,
+        )  # fmt: skip
+        session.add(check)
+        session.flush()
+        assert check.id is not None
+        session.add(VerifyAnswer(check_id=check.id, explorer="mempool", address="bc1qexample",
+                                 sats=747_437_000_000, height=900_000, outcome="ok"))  # fmt: skip
+    overview = _page(client, "/")
+    mine = _text(overview.split('id="h-el-salvador"')[1].split('<tr class="holder"')[0])
+    assert "↳ on chain" in mine and "≥7,474.37" in mine  # its line, under its row
+    text = _text(_page(client, "/holders/el-salvador"))
+    assert "on chain, verified: mempool, blockstream at height 900000" in text
+    assert "bc1qexample" in text and "matches the claim" in text
+
+
 def test_about_page_explains_the_method(site: Any) -> None:
     client, _ = site
     text = _text(_page(client, "/about"))
