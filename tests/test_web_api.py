@@ -55,7 +55,9 @@ def client(db_url: str, run_cli: Run) -> Iterator[ApiClient]:
     settings = load_settings(None)
     engine = open_database(db_url, settings=settings).engine
     try:
-        yield ApiClient(create_app(settings, engine))
+        app = create_app(settings, engine)
+        app.state.web.version_ttl_s = 0  # every request reads the store's version
+        yield ApiClient(app)
     finally:
         engine.dispose()
 
@@ -249,3 +251,174 @@ def test_status_hides_the_password_and_openapi_lists_the_routes(client: ApiClien
     }  # fmt: skip
     names = {p["name"] for p in doc["paths"]["/api/report"]["get"]["parameters"]}
     assert names == {"at", "as_known_at", "what_if", "holder", "compare", "all_estimates"}
+
+
+def test_a_holder_named_like_a_script_is_plain_json(
+    client: ApiClient, run_cli: Run, db_url: str
+) -> None:
+    name = "<script>alert(1)</script>"
+    added = run_cli("holders", "add", "atlantis", "--name", name, db=db_url)
+    assert added.exit_code == 0, added.stderr
+    r = client.get("/api/holders/atlantis")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["holder"]["name"] == name
+    listed = client.get("/api/holders")
+    assert name in [h["name"] for h in listed.json()["holders"]]
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+
+
+def test_head_is_a_get_without_the_body(client: ApiClient) -> None:
+    get = client.get("/api/holders")
+    head = client.head("/api/holders")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["x-frame-options"] == "DENY"
+
+
+def test_a_bug_is_a_generic_500_and_logged(
+    client: ApiClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tracker.web.cache import Web
+
+    def broken(self: Web, query: object) -> object:
+        raise RuntimeError("secret detail postgresql://u:hunter2@db/x")
+
+    monkeypatch.setattr(Web, "report_plan", broken)
+    with caplog.at_level("ERROR", logger="tracker.web"):
+        r = client.get("/api/report")
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal error: see the server's log"}
+    assert "hunter2" not in r.text and "Traceback" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert any("hunter2" in (rec.exc_text or str(rec.exc_info)) for rec in caplog.records)
+
+
+def test_a_store_that_cannot_be_read_is_a_503(
+    client: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.errors import StoreError
+    from tracker.web import cache
+
+    def down(engine: object) -> object:
+        raise StoreError("cannot reach postgresql://u:***@db/x: connection refused")
+
+    monkeypatch.setattr(cache, "store_version", down)
+    r = client.get("/api/report")
+    assert r.status_code == 503
+    assert r.json() == {"error": "the database is unavailable; try again"}
+
+
+def test_the_store_version_is_read_at_most_once_per_ttl(
+    client: ApiClient, run_cli: Run, db_url: str
+) -> None:
+    import time
+
+    web = client.app.state.web
+    web.version_ttl_s = 0.5
+    first = client.get("/api/holders").json()
+    assert run_cli("holders", "add", "atlantis", "--name", "Atlantis", db=db_url).exit_code == 0
+    if time.monotonic() - web._seen[0] < 0.4:  # within the TTL: the old version, the old list
+        assert client.get("/api/holders").json() == first
+    time.sleep(0.5)
+    slugs = [h["slug"] for h in client.get("/api/holders").json()["holders"]]
+    assert "atlantis" in slugs
+
+
+def test_a_live_report_is_shared_until_its_bucket_ends(client: ApiClient) -> None:
+    web = client.app.state.web
+    web.live_s = 10**10  # one bucket for the whole test (bucket 0)
+    first = client.get("/api/report")
+    computed = web.cache.computed
+    again = client.get("/api/report")
+    assert again.content == first.content and web.cache.computed == computed
+    web.live_s = 10**9  # bucket 1: computed afresh
+    client.get("/api/report")
+    assert web.cache.computed == computed + 1
+
+
+def test_status_never_shows_the_password(db_url: str, run_cli: Run) -> None:
+    import sqlalchemy as sa
+
+    from tracker.config import load_settings
+    from tracker.store.migrate import open_database
+    from tracker.web.app import create_app
+
+    url = sa.engine.make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("SQLite URLs have no password")
+    secret = url.set(password="hunter2").render_as_string(hide_password=False)  # trust auth
+    settings = load_settings(None)
+    engine = open_database(secret, settings=settings).engine
+    try:
+        client = ApiClient(create_app(settings, engine))
+        status = client.get("/api/status")
+        assert status.status_code == 200
+        assert "hunter2" not in status.text
+        assert ":***@" in status.json()["database"]["url"]
+        for path in ("/api/report", "/api/holders", "/api/report?at=x", "/api/openapi.json"):
+            assert "hunter2" not in client.get(path).text
+    finally:
+        engine.dispose()
+
+
+# --- the cache on its own ---------------------------------------------------------------------
+
+
+def _cached(n: int) -> object:
+    from tracker.web.cache import Cached
+
+    return Cached.of(n, str(n))
+
+
+def test_the_cache_is_a_bounded_lru() -> None:
+    from tracker.web.cache import ResultCache
+
+    cache = ResultCache(size=2)
+    cache.get("a", lambda: _cached(1))
+    cache.get("b", lambda: _cached(2))
+    cache.get("a", lambda: _cached(99))  # a hit: "a" is now the newest
+    cache.get("c", lambda: _cached(3))  # evicts "b", the least recently used
+    assert len(cache) == 2
+    assert cache.peek("b") is None
+    assert cache.peek("a").result == 1  # type: ignore[union-attr]
+    assert cache.computed == 3
+
+
+def test_the_cache_expires_and_computes_once_for_concurrent_requests() -> None:
+    import threading
+    import time
+
+    from tracker.web.cache import ResultCache
+
+    cache = ResultCache(size=8, max_age_s=0.2)
+    calls: list[int] = []
+
+    def slow() -> object:
+        calls.append(1)
+        time.sleep(0.1)
+        return _cached(len(calls))
+
+    threads = [threading.Thread(target=cache.get, args=("k", slow)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    time.sleep(0.25)
+    assert cache.peek("k") is None
+    assert cache.get("k", slow).result == 2
+
+
+def test_a_failed_computation_is_not_cached() -> None:
+    from tracker.errors import InputError
+    from tracker.web.cache import ResultCache
+
+    cache = ResultCache()
+
+    def bad() -> object:
+        raise InputError("no")
+
+    with pytest.raises(InputError):
+        cache.get("k", bad)
+    assert cache.peek("k") is None and cache.computed == 0

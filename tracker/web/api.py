@@ -14,16 +14,17 @@ store, and served with an ETag so an unchanged result is a 304.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tracker.errors import InputError, StoreError, TrackerError
 from tracker.web.app import error_response
-from tracker.web.cache import Cached, NoData, Web
+from tracker.web.cache import Cached, NoData, Plan, Web
 from tracker.web.query import Param, parse_query
 
 log = logging.getLogger("tracker.web")
@@ -60,13 +61,16 @@ def web_of(request: Request) -> Web:
     return web
 
 
-def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def guarded(handler: Handler) -> Handler:
     """A route's errors as the API's JSON: InputError 400 (it names the parameter), a store
     that cannot be read 503 (logged, no detail); anything else is the app's generic 500."""
 
-    def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         try:
-            return handler(request)
+            return await handler(request)
         except InputError as e:
             return error_response(request.scope, 400, " ".join(str(e).split()))
         except NoData as e:
@@ -82,50 +86,56 @@ def guarded(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
     return endpoint
 
 
+async def answer(web: Web, plan: Plan) -> Cached:
+    """The plan's result: straight from memory when the store's version is fresh and the
+    result cached (no thread, no I/O), else computed or looked up in a worker thread."""
+    hit = web.ready(plan)
+    if hit is None:
+        hit = await run_in_threadpool(web.serve, plan)
+    return hit
+
+
 def send(cached: Cached) -> Response:
     """A cached JSON body with its ETag (the app answers a matching If-None-Match with 304)."""
     return Response(cached.body, media_type="application/json", headers={"ETag": cached.etag})
 
 
-# --- /api/report --------------------------------------------------------------------------
+# --- /api/report, /api/history ------------------------------------------------------------
 
 
 @guarded
-def report(request: Request) -> Response:
+async def report(request: Request) -> Response:
     """The report, exactly as `tracker report --offline --format json` with these options."""
     web = web_of(request)
-    return send(web.report_json(parse_query(request, REPORT_PARAMS)))
-
-
-# --- /api/history -------------------------------------------------------------------------
+    return send(await answer(web, web.report_plan(parse_query(request, REPORT_PARAMS))))
 
 
 @guarded
-def history(request: Request) -> Response:
+async def history(request: Request) -> Response:
     """Price and holdings per period, as `tracker history --format json`."""
     web = web_of(request)
-    return send(web.history_json(parse_query(request, HISTORY_PARAMS)))
+    return send(await answer(web, web.history_plan(parse_query(request, HISTORY_PARAMS))))
 
 
 # --- /api/holders ---------------------------------------------------------------------------
 
 
 @guarded
-def holders(request: Request) -> Response:
+async def holders(request: Request) -> Response:
     """Every holder in use, as `tracker holders list --format json`."""
     web = web_of(request)
     parse_query(request, ())
-    return send(web.holders_json())
+    return send(await answer(web, web.holders_plan()))
 
 
 @guarded
-def holder(request: Request) -> Response:
+async def holder(request: Request) -> Response:
     """One holder: its entry, its full ledger, its addresses and its newest on-chain check."""
     web = web_of(request)
     parse_query(request, ())
     slug = str(request.path_params["slug"])
-    found = web.holder_json(slug)
-    if found is None:
+    found = await answer(web, web.holder_plan(slug))
+    if found.result is None:
         return error_response(request.scope, 404, f"unknown holder {slug[:64]!r}")
     return send(found)
 
@@ -134,18 +144,19 @@ def holder(request: Request) -> Response:
 
 
 @guarded
-def status(request: Request) -> Response:
+async def status(request: Request) -> Response:
     """The service's freshness and health, as `tracker status --format json` (never cached:
     it is about now; the database URL has its password hidden)."""
     web = web_of(request)
     parse_query(request, ())
-    return Response(web.status_text(), media_type="application/json")
+    text = await run_in_threadpool(web.status_text)
+    return Response(text, media_type="application/json")
 
 
 # --- /api/openapi.json ------------------------------------------------------------------------
 
 
-def openapi(request: Request) -> Response:
+async def openapi(request: Request) -> Response:
     """The API described as OpenAPI 3.1, from the same parameter tables the routes parse."""
     return JSONResponse(openapi_document())
 

@@ -3,7 +3,8 @@
 ``Web`` (one per app, ``request.app.state.web``) builds each result with the CLI's own
 functions (the report, the history, the ledger, the status) and renders it with the CLI's own
 JSON renderers. A result is cached under its parameters and the store's *version*: a handful
-of indexed aggregates read per request in one query (the newest consensus, the daily series'
+of indexed aggregates read in one query, at most once per ``version_ttl_s`` (1 s) for all
+requests (the newest consensus, the daily series'
 newest day and size, each ledger table's newest id and removed count, the newest on-chain
 check and series). A new price, observation, removal or check changes the version, so the
 next request computes afresh; an unchanged store is served from memory.
@@ -66,6 +67,9 @@ class Cached:
         return cls(result, body, etag_of(body))
 
 
+Plan = tuple[tuple[Hashable, ...], Callable[[], Cached]]  # (key without version, compute)
+
+
 class ResultCache:
     """An LRU of ``size`` results, each at most ``max_age_s`` old; one computation per key
     however many requests ask for it at once."""
@@ -84,6 +88,11 @@ class ResultCache:
             return None
         self._entries.move_to_end(key)
         return hit[1]
+
+    def peek(self, key: Hashable) -> Cached | None:
+        """The cached result, or None; never computes (and so never blocks long)."""
+        with self._lock:
+            return self._fresh(key)
 
     def get(self, key: Hashable, compute: Callable[[], Cached]) -> Cached:
         with self._lock:
@@ -151,10 +160,38 @@ class Web:
     cache: ResultCache = field(default_factory=ResultCache)
     live_s: int = 60
 
-    def version(self) -> tuple[Any, ...]:
-        return store_version(self.engine)
+    version_ttl_s: float = 1.0
+    _seen: tuple[float, tuple[Any, ...]] | None = field(default=None, init=False, repr=False)
 
-    def report_json(self, query: Query) -> Cached:
+    def version(self) -> tuple[Any, ...]:
+        """The store's version, read at most once per ``version_ttl_s`` for all requests."""
+        fresh = self.fresh_version()
+        if fresh is not None:
+            return fresh
+        started = time.monotonic()
+        version = store_version(self.engine)
+        self._seen = (started, version)
+        return version
+
+    def fresh_version(self) -> tuple[Any, ...] | None:
+        """The version read less than ``version_ttl_s`` ago, else None (no I/O)."""
+        seen = self._seen
+        if seen is None or time.monotonic() - seen[0] >= self.version_ttl_s:
+            return None
+        return seen[1]
+
+    def serve(self, plan: Plan) -> Cached:
+        """The plan's result: from the cache at the store's version, else computed."""
+        key, compute = plan
+        return self.cache.get((*key, self.version()), compute)
+
+    def ready(self, plan: Plan) -> Cached | None:
+        """The plan's result if it can be had without I/O (a fresh version, a cached
+        result), else None: the caller then serves it off the event loop."""
+        version = self.fresh_version()
+        return None if version is None else self.cache.peek((*plan[0], version))
+
+    def report_plan(self, query: Query) -> Plan:
         """`tracker report --offline --format json` with the query's options."""
         from tracker.clock import utc_now
         from tracker.inputs import parse_at, parse_date, parse_number
@@ -181,7 +218,6 @@ class Web:
         when: Hashable = (
             ("now", at is not None, int(current.timestamp()) // self.live_s) if live else at
         )
-        key = ("report", when, known, str(what_if), only, pair, everything, self.version())
 
         def compute() -> Cached:
             from tracker.render import render
@@ -205,14 +241,17 @@ class Web:
                 )
             return Cached.of(result, render(result, "json"))
 
-        return self.cache.get(key, compute)
+        return ("report", when, known, str(what_if), only, pair, everything), compute
+
+    def report_json(self, query: Query) -> Cached:
+        return self.serve(self.report_plan(query))
 
     def report(self, query: Query) -> Report:
         """The Report itself (for the pages), from the same cache as /api/report."""
         result: Report = self.report_json(query).result
         return result
 
-    def history_json(self, query: Query) -> Cached:
+    def history_plan(self, query: Query) -> Plan:
         """`tracker history --format json` with the query's options."""
         from tracker.clock import utc_today
         from tracker.inputs import optional_date
@@ -223,8 +262,6 @@ class Web:
         known = optional_date(query.one("as_known_at"), what="as_known_at", today=today)
         interval = query.one("interval") or "month"
         holders = query.many("holder") or None
-        key = ("history", start, end, interval, None if holders is None else tuple(holders),
-               known, today, self.version())  # fmt: skip
 
         def compute() -> Cached:
             from tracker.daily import history as timeline
@@ -240,14 +277,18 @@ class Web:
                 )  # fmt: skip
             return Cached.of(tl, render(tl, "json"))
 
-        return self.cache.get(key, compute)
+        chosen = None if holders is None else tuple(holders)
+        return ("history", start, end, interval, chosen, known, today), compute
+
+    def history_json(self, query: Query) -> Cached:
+        return self.serve(self.history_plan(query))
 
     def history(self, query: Query) -> Timeline:
         """The Timeline itself (for the pages' charts), from the same cache."""
         result: Timeline = self.history_json(query).result
         return result
 
-    def holders_json(self) -> Cached:
+    def holders_plan(self) -> Plan:
         """`tracker holders list --format json`."""
 
         def compute() -> Cached:
@@ -261,13 +302,20 @@ class Web:
             entries = HolderList(tuple(HolderEntry(info, n, gone) for info, n, gone in rows))
             return Cached.of(entries, render(entries, "json"))
 
-        return self.cache.get(("holders", self.version()), compute)
+        return ("holders",), compute
+
+    def holders_json(self) -> Cached:
+        return self.serve(self.holders_plan())
+
+    def holder_plan(self, slug: str) -> Plan:
+        """One holder's entry, ledger, addresses and newest check (``result`` None when
+        there is no such holder)."""
+        if not _SLUG.fullmatch(slug):
+            return ("holder", None), lambda: Cached(None, b"", "")
+        return ("holder", slug), lambda: self._holder(slug)
 
     def holder_json(self, slug: str) -> Cached | None:
-        """One holder's entry, ledger, addresses and newest check; None when unknown."""
-        if not _SLUG.fullmatch(slug):
-            return None
-        found = self.cache.get(("holder", slug, self.version()), lambda: self._holder(slug))
+        found = self.serve(self.holder_plan(slug))
         return None if found.result is None else found
 
     def _holder(self, slug: str) -> Cached:
