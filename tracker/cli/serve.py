@@ -60,6 +60,8 @@ def serve(
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"tracker: serving on http://{shown}:{port}/ (Ctrl-C stops it)", err=True)
     # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM (systemd's
     # stop) then ends here, exit 0; SIGINT (Ctrl-C) is a KeyboardInterrupt, exit 130.
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
