@@ -184,12 +184,21 @@ class _Revalidating:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404 (no route) and 405 as the API's JSON, or one line of text."""
+    """Starlette's own 404 (no route) and 405 as the API's JSON; elsewhere as the site's error
+    page when the pages have one (``pages.error_page``), else one line of text."""
     assert isinstance(exc, HTTPException)
     message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, exc.detail)
     if exc.status_code == 404:
         message = f"not found: {request.url.path[:200]}"
     headers = dict(exc.headers or {})
+    if not is_api(request.scope):
+        from tracker.web import pages
+
+        page = getattr(pages, "error_page", None)
+        if callable(page):
+            response: Response = page(request, exc.status_code, message)
+            response.headers.update(headers)
+            return response
     return error_response(request.scope, exc.status_code, message, **headers)
 
 
