@@ -422,3 +422,42 @@ def test_a_failed_computation_is_not_cached() -> None:
     with pytest.raises(InputError):
         cache.get("k", bad)
     assert cache.peek("k") is None and cache.computed == 0
+
+
+def test_every_kind_of_change_changes_the_store_version(db_url: str, run_cli: Run) -> None:
+    """The cache's key: each write the report, history or ledger depend on moves it."""
+    from tests.helpers import store_closes
+    from tracker.store.engine import make_engine
+    from tracker.web.cache import store_version
+
+    assert run_cli("db", "upgrade", db=db_url).exit_code == 0
+    engine = make_engine(db_url)
+    seen = [store_version(engine)]
+
+    def changed(what: str) -> None:
+        now = store_version(engine)
+        assert now != seen[-1], what
+        seen.append(now)
+
+    try:
+        assert store_version(engine) == seen[0]  # reading it changes nothing
+        store_consensus(db_url, dt.datetime(2025, 1, 2, tzinfo=dt.UTC), Decimal("95000"))
+        changed("a consensus price")
+        store_closes(db_url, {dt.date(2009, 1, 3): Decimal("0.01")}, source="csv")
+        changed("a daily close before the newest (a gap filled)")
+        add = ("holdings", "add", "el-salvador", "--as-of", "2025-04-10", "--basis", "official",
+               "--btc", "6200", "--source", "test")  # fmt: skip
+        assert run_cli(*add, db=db_url).exit_code == 0
+        changed("an observation")
+        ledger = cli_json(run_cli, "holdings", "list", "--holder", "el-salvador")
+        newest = max(o["id"] for o in ledger["holders"][0]["observations"])
+        assert run_cli("holdings", "remove", str(newest), db=db_url).exit_code == 0
+        changed("an observation removed")
+        assert run_cli("holders", "add", "atlantis", "--name", "A", db=db_url).exit_code == 0
+        changed("a holder")
+        assert run_cli("addresses", "complete", "el-salvador", db=db_url).exit_code == 0
+        changed("a holder's address list said complete")
+        assert run_cli("holders", "remove", "atlantis", db=db_url).exit_code == 0
+        changed("a holder removed")
+    finally:
+        engine.dispose()

@@ -130,6 +130,7 @@ SELECT
   (SELECT count(*) FROM daily_prices),
   (SELECT max(id) FROM holders),
   (SELECT count(removed_at) FROM holders),
+  (SELECT sum(id) FROM holders WHERE addresses_complete),
   (SELECT max(id) FROM holding_observations),
   (SELECT count(removed_at) FROM holding_observations),
   (SELECT max(id) FROM addresses),
