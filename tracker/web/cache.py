@@ -163,16 +163,21 @@ class Web:
 
     version_ttl_s: float = 1.0
     _seen: tuple[float, tuple[Any, ...]] | None = field(default=None, init=False, repr=False)
+    _reading: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def version(self) -> tuple[Any, ...]:
         """The store's version, read at most once per ``version_ttl_s`` for all requests."""
         fresh = self.fresh_version()
         if fresh is not None:
             return fresh
-        started = time.monotonic()
-        version = store_version(self.engine)
-        self._seen = (started, version)
-        return version
+        with self._reading:  # one reader; the requests behind it take what it read
+            fresh = self.fresh_version()
+            if fresh is not None:
+                return fresh
+            started = time.monotonic()
+            version = store_version(self.engine)
+            self._seen = (started, version)
+            return version
 
     def fresh_version(self) -> tuple[Any, ...] | None:
         """The version read less than ``version_ttl_s`` ago, else None (no I/O)."""
