@@ -461,3 +461,24 @@ def test_every_kind_of_change_changes_the_store_version(db_url: str, run_cli: Ru
         changed("a holder removed")
     finally:
         engine.dispose()
+
+
+def test_a_response_without_an_etag_gets_one_from_its_body(client: ApiClient) -> None:
+    first = client.get("/api/openapi.json")  # a plain JSONResponse: the guard hashes it
+    tag = first.headers["etag"]
+    assert tag.startswith('"') and tag.endswith('"')
+    again = client.get("/api/openapi.json", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+    assert client.get("/api/openapi.json", headers={"If-None-Match": "*"}).status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [(None, False), ("", False), ('"a"', True), ('W/"a"', True), ('"b", "a"', True),
+     ('"b"', False), ("*", True), ('"a', False)],
+)  # fmt: skip
+def test_if_none_match_is_the_weak_comparison(header: str | None, matches: bool) -> None:
+    from tracker.web.app import etag_matches
+
+    assert etag_matches(header, '"a"') is matches

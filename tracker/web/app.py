@@ -87,8 +87,6 @@ class Guard:
             await self.app(scope, receive, send)
             return
         secured = _secured(send)
-        if scope["method"] in READ_METHODS:
-            secured = _Revalidating(scope, secured)
         if scope["method"] not in READ_METHODS:
             method = str(scope["method"])[:16]
             response = error_response(
@@ -97,6 +95,7 @@ class Guard:
             )  # fmt: skip
             await response(scope, receive, secured)
             return
+        secured = _Revalidating(scope, secured)
         started = False
 
         async def tracking(message: Message) -> None:
