@@ -482,3 +482,18 @@ def test_if_none_match_is_the_weak_comparison(header: str | None, matches: bool)
     from tracker.web.app import etag_matches
 
     assert etag_matches(header, '"a"') is matches
+
+
+def test_openapi_and_the_docs_describe_every_api_route() -> None:
+    from pathlib import Path
+
+    from tracker.web import api
+
+    paths = {r.path for r in api.routes} - {"/api/openapi.json"}  # type: ignore[attr-defined]
+    described = api.openapi_document()["paths"]
+    assert set(described) == paths
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "web.md").read_text()
+    for path in paths | {"/api/openapi.json"}:
+        assert f"`{path}`" in docs, path
+    for param in {p.name for p in (*api.REPORT_PARAMS, *api.HISTORY_PARAMS)}:
+        assert f"`{param}" in docs, param
