@@ -137,6 +137,15 @@ def test_overview_shows_every_sovereign_as_the_report_does(site_any: Any) -> Non
     for words in ("0 divested", "undisclosed", "↳ reserve", "↳ part", "Total:", "holds"):
         assert words in text, words
     assert "Listed by other trackers, not counted here" in text
+    comparison = report["comparison"]
+    assert comparison["pairs"], "the default pair: the U.S. ÷ El Salvador"
+    for pair in comparison["pairs"]:
+        mark = {"at_least": "≥", "at_most": "≤", "approximate": "~"}.get(
+            pair["btc_ratio_bound"] or "", ""
+        )
+        assert f"holds {mark}{pair['btc_ratio']}× the BTC of" in text
+    total_mark = {"at_least": "≥", "approximate": "~"}.get(comparison["total_bound"], "")
+    assert f"Total: {total_mark}" in text
     for e in report["excluded"]:
         assert f'href="/holders/{e["slug"]}"' in html and e["reason"] in text
     price = report["price"]
