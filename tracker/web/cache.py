@@ -4,9 +4,8 @@
 functions (the report, the history, the ledger, the status) and renders it with the CLI's own
 JSON renderers. A result is cached under its parameters and the store's *version*: a handful
 of indexed aggregates read in one query, at most once per ``version_ttl_s`` (1 s) for all
-requests (the newest consensus, the daily series'
-newest day and size, each ledger table's newest id and removed count, the newest on-chain
-check and series). A new price, observation, removal or check changes the version, so the
+requests (the newest consensus, the daily series' newest day and size, each ledger table's
+newest id and removed count, the newest on-chain check and series). A new price, observation, removal or check changes the version, so the
 next request computes afresh; an unchanged store is served from memory.
 
 Two bounds keep that honest: a *live* report (no ``at``, or today) also changes key every
@@ -51,20 +50,38 @@ class NoData(TrackerError):
 # --- the cache ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Cached:
-    """A result (a Report, a Timeline, …, or None) and its JSON body with its ETag."""
+    """A result (a Report, a Timeline, …, or None) and its JSON body with its ETag. The body
+    is rendered when first asked for: a page that draws a Timeline never pays for its JSON."""
 
-    result: Any
-    body: bytes
-    etag: str
+    def __init__(self, result: Any, body: bytes | Callable[[], str], etag: str = "") -> None:
+        self.result = result
+        self._body = body if isinstance(body, bytes) else None
+        self._render = None if isinstance(body, bytes) else body
+        self._etag = etag if isinstance(body, bytes) else None  # as given, or from the body
+        self._lock = threading.Lock()
 
-    @classmethod
-    def of(cls, result: Any, text: str) -> Cached:
+    @property
+    def body(self) -> bytes:
+        with self._lock:  # several requests may ask at once: rendered once
+            if self._body is None:
+                assert self._render is not None
+                self._body = self._render().encode()
+            return self._body
+
+    @property
+    def etag(self) -> str:
         from tracker.web.app import etag_of
 
-        body = text.encode()
-        return cls(result, body, etag_of(body))
+        self._etag = etag_of(self.body) if self._etag is None else self._etag
+        return self._etag
+
+    @classmethod
+    def of(cls, result: Any, text: str | Callable[[], str]) -> Cached:
+        """From a JSON text, or a function rendering it when first needed."""
+        made = cls(result, text.encode() if isinstance(text, str) else text)
+        made._etag = None  # from the body, when asked
+        return made
 
 
 Plan = tuple[tuple[Hashable, ...], Callable[[], Cached]]  # (key without version, compute)
@@ -281,7 +298,7 @@ class Web:
                     conn=conn, start=first, end=end, interval=timeline.Interval(interval),
                     holders=holders, known_at=known, today=today,
                 )  # fmt: skip
-            return Cached.of(tl, render(tl, "json"))
+            return Cached.of(tl, lambda: render(tl, "json"))  # the pages need no JSON
 
         chosen = None if holders is None else tuple(holders)
         return ("history", start, end, interval, chosen, known, today), compute
