@@ -429,3 +429,24 @@ def test_the_chart_of_nothing_says_so() -> None:
     tl = Timeline(Interval.MONTH, day, day, (), (), ())
     chart = history_chart(tl, caption="x")
     assert "<svg" in chart.svg and "nothing to draw" in chart.svg and not chart.legend
+
+
+@pytest.mark.parametrize("end", ["2025-04-14", "2025-04-30", "2025-05-01", "2022-11-20"])
+def test_the_charts_monthly_timeline_is_the_one_query_timeline(site: Any, end: str) -> None:
+    """The overview's chart reuses the months before ``end``'s and adds ``end``'s own month:
+    the same timeline, period for period, as one history query up to ``end``."""
+    import datetime as dt
+
+    from tracker.web.pages import monthly
+    from tracker.web.query import Query
+
+    client, _ = site
+    web = client.app.state.web
+    base = (("to", end),)
+    merged = monthly(web, base, dt.date.fromisoformat(end))
+    whole = web.history(Query((*base, ("interval", "month"))))
+    assert merged.periods == whole.periods and merged.holders == whole.holders
+    assert (merged.start, merged.end, merged.bundled_ends) == (
+        whole.start, whole.end, whole.bundled_ends,
+    )  # fmt: skip
+    assert set(merged.onchain) == set(whole.onchain)

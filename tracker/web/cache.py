@@ -5,8 +5,9 @@ functions (the report, the history, the ledger, the status) and renders it with 
 JSON renderers. A result is cached under its parameters and the store's *version*: a handful
 of indexed aggregates read in one query, at most once per ``version_ttl_s`` (1 s) for all
 requests (the newest consensus, the daily series' newest day and size, each ledger table's
-newest id and removed count, the newest on-chain check and series). A new price, observation, removal or check changes the version, so the
-next request computes afresh; an unchanged store is served from memory.
+newest id and removed count, the newest on-chain check and series). A new price,
+observation, removal or check changes the version, so the next request computes afresh; an
+unchanged store is served from memory.
 
 Two bounds keep that honest: a *live* report (no ``at``, or today) also changes key every
 ``live_s`` seconds, so its price age and stale flag are never older than that; and any entry
@@ -51,8 +52,7 @@ class NoData(TrackerError):
 
 
 class Cached:
-    """A result (a Report, a Timeline, …, or None) and its JSON body with its ETag. The body
-    is rendered when first asked for: a page that draws a Timeline never pays for its JSON."""
+    """A result (Report, Timeline, …) and its JSON body and ETag, rendered when first asked."""
 
     def __init__(self, result: Any, body: bytes | Callable[[], str], etag: str = "") -> None:
         self.result = result

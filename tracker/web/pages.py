@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tracker.daily.history import Interval
+from tracker.daily.history import Interval, Timeline
 from tracker.errors import InputError, StoreError, TrackerError
 from tracker.web import views
 from tracker.web.app import etag_of
@@ -151,7 +151,7 @@ def chart_of(
     base += () if holder is None else (("holder", holder),)
     web = _web(request)
     try:
-        tl = web.history(Query((*base, ("interval", "month"))))
+        tl = monthly(web, base, end)
         interval = views.interval_for(tl.start, tl.end)
         if interval is not Interval.MONTH:
             tl = web.history(Query((*base, ("interval", interval.value))))
@@ -160,6 +160,41 @@ def chart_of(
     except InputError:  # the first holding is after ``end``
         return None, f"No holding is on record by {end}: nothing to draw."
     return views.chart(tl)
+
+
+def monthly(web: Web, base: tuple[tuple[str, str], ...], end: dt.date) -> Timeline:
+    """The monthly timeline up to ``end``: the months before ``end``'s, shared by every day of
+    that month (cached under the previous month's end), then ``end``'s own month up to it, a
+    one-period query. The same periods as one query up to ``end`` (a period is a calendar
+    month, its holdings as of its last day), for the cost of one period per new day."""
+    from dataclasses import replace
+
+    whole = Query((*base, ("interval", "month")))
+    first_of_month = end.replace(day=1)
+    before = [(k, v) for k, v in base if k != "to"]
+    try:
+        past = web.history(
+            Query((*before, ("to", (first_of_month - dt.timedelta(days=1)).isoformat()),
+                   ("interval", "month")))
+        )  # fmt: skip
+    except (NoData, InputError):
+        return web.history(whole)  # nothing on record before this month: one query
+    if past.start >= first_of_month:
+        return web.history(whole)
+    this = web.history(
+        Query((*before, ("from", first_of_month.isoformat()), ("to", end.isoformat()),
+               ("interval", "month")))
+    )  # fmt: skip
+    if this.holders != past.holders:
+        return web.history(whole)
+    return replace(
+        past,
+        end=this.end,
+        periods=past.periods + this.periods,
+        missing=past.missing + this.missing,
+        bundled_ends=this.bundled_ends or past.bundled_ends,
+        onchain=tuple(dict.fromkeys(past.onchain + this.onchain)),
+    )
 
 
 # --- pages -------------------------------------------------------------------------------------
