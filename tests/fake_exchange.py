@@ -19,13 +19,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from http.server import BaseHTTPRequestHandler
+from types import FrameType
 from typing import Literal
 from urllib.parse import parse_qs
 
 import pytest
 
+from tests.loopback import LoopbackFake, LoopbackServer
 from tracker.config import SourceSettings
 from tracker.sources import SPOT
 
@@ -98,7 +99,7 @@ class _Chaos:
     names: frozenset[str]
 
 
-class FakeExchange:
+class FakeExchange(LoopbackFake):
     """Serves every exchange at ``http://127.0.0.1:PORT/<source>/<documented path>``.
 
     Thread-safe; each connection gets its own thread, so slow sources do not queue behind
@@ -106,12 +107,7 @@ class FakeExchange:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self._port = port
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._prices: dict[str, Decimal] = {}
         self._ages: dict[str, float] = {}
         self._faults: dict[str, list[Fault]] = {}
@@ -121,42 +117,7 @@ class FakeExchange:
         self._overlap: dict[str, int] = {}
         self.reset()
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeExchange:
-        server = _Server((self.host, self._port), _Handler)
-        server.fake = self
-        self._server = server
-        self._port = server.server_address[1]
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # releases hanging and delayed handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeExchange:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # --- where it is -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+    # --- where it is (start, stop and url: tests/loopback.py) ------------------------------
 
     def base_url(self, name: str) -> str:
         return f"{self.url}/{_known(name)}"
@@ -356,26 +317,22 @@ class FakeExchange:
                 self._stopping.wait(0.05)  # data we will not read: do not spin on it
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # a client holding a keep-alive connection must not block stop()
-    request_queue_size = 128  # benchmarks open many connections at once
-    fake: FakeExchange
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real exchanges
     timeout = 30  # drop idle keep-alive connections eventually
     # Headers and body go out in two writes; with Nagle on, the body waits for the client's
     # delayed ACK (~40 ms on Linux) on every request.
     disable_nagle_algorithm = True
-    server: _Server
+    server: LoopbackServer
 
     def do_GET(self) -> None:
         self.server.fake._serve(self)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # tests read fx.requests(name) instead
+
+
+FakeExchange.handler = _Handler
 
 
 def _send(handler: _Handler, status: int, body: bytes, headers: Mapping[str, str]) -> None:

@@ -26,16 +26,16 @@ import select
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from http.server import BaseHTTPRequestHandler
+from types import FrameType
 from typing import Literal
 
 import pytest
 
+from tests.loopback import LoopbackFake, LoopbackServer
 from tracker.config import ExplorerSettings
 
 NAMES = ("mempool", "blockstream")
@@ -102,58 +102,18 @@ class _Explorer:
     summary: bool = False  # answers /txs/summary
 
 
-class FakeExplorer:
+class FakeExplorer(LoopbackFake):
     """Serves Esplora explorers at ``http://127.0.0.1:PORT/<name>/api/...``; thread-safe, one
     thread per connection. Use as a context manager, or ``start()`` and ``stop()``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, names: Sequence[str] = NAMES):
-        self.host = host
-        self._port = port
+        super().__init__(host, port)
         self._names = tuple(names)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._explorers: dict[str, _Explorer] = {}
         self.summary_cap = 5000
         self.reset()
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeExplorer:
-        server = _Server((self.host, self._port), _Handler)
-        server.fake = self
-        self._server = server
-        self._port = server.server_address[1]
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeExplorer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # --- where it is -------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self._port}"
+    # --- where it is (start, stop and url: tests/loopback.py) ------------------------------
 
     def base_url(self, name: str) -> str:
         return f"{self.url}/{self._known(name)}"
@@ -446,24 +406,20 @@ def tx_body(address: str, tx: FakeTx, *, confirmed: bool) -> dict[str, object]:
     return {"txid": tx.txid, "vin": vin, "vout": vout, "status": status}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
-    fake: FakeExplorer
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30
     disable_nagle_algorithm = True
-    server: _Server
+    server: LoopbackServer
 
     def do_GET(self) -> None:
         self.server.fake._serve(self)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+FakeExplorer.handler = _Handler
 
 
 def _send(

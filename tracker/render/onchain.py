@@ -145,23 +145,9 @@ class HistoryProgress:
         if not self.enabled:
             yield self
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from tracker.render.progress import rich_bar
 
-        columns = (  # the description carries an address: never read as markup
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("addresses"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        with rich_bar("addresses", elapsed=True) as progress:  # descriptions carry addresses
             self._progress = progress
             try:
                 yield self

@@ -44,25 +44,34 @@ class ProgressBar:
         if not self.enabled:
             yield self
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        columns = (  # the description carries a server's error text: never read as markup
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("days"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        with rich_bar("days") as progress:  # its description can carry a server's error text
             self._progress = progress
             try:
                 yield self
             finally:
                 self._progress = None
+
+
+@contextmanager
+def rich_bar(unit: str, *, elapsed: bool = False) -> Iterator[Any]:
+    """A transient Rich progress on stderr: the task's description (never read as markup), a
+    bar, ``done/total UNIT``, and the time remaining (or, with ``elapsed``, the time taken)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn() if elapsed else TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        yield progress

@@ -1,0 +1,64 @@
+"""The life of a fake HTTP server on loopback (the fake exchange and the fake explorer): a
+threading server in a daemon thread handing each request to its fake, started and stopped
+whole, usable as a context manager."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # a client holding a keep-alive connection must not block stop()
+    request_queue_size = 128  # benchmarks open many connections at once
+    fake: Any  # the fake that answers (its handler reads ``self.server.fake``)
+
+
+class LoopbackFake:
+    """Start, stop and locate a fake; subclasses set ``handler``, the request handler class."""
+
+    handler: type[BaseHTTPRequestHandler]
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._port = port
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()  # releases hanging and delayed handlers on stop()
+        self._server: LoopbackServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        server = LoopbackServer((self.host, self._port), self.handler)
+        server.fake = self
+        self._server = server
+        self._port = server.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
