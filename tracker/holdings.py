@@ -192,13 +192,8 @@ def make_holder(
 
 
 def upsert_holder(*, session: Session, info: HolderInfo, origin: Origin = Origin.USER) -> Holder:
-    """Create the holder (or bring back a removed one), or update it from ``info``."""
-    check_slug(info.slug)
-    if not info.name.strip() or len(info.name) > MAX_NAME_CHARS:
-        raise InputError(f"a holder's name is 1 to {MAX_NAME_CHARS} characters")
-    check_text(info.name, what="the holder's name")
-    if info.population_source is not None:
-        check_text(info.population_source, what="the population source")
+    """Create the holder (or bring back a removed one), or update it from ``info``, which
+    ``make_holder`` has checked (every caller builds it there)."""
     holder = queries.get_holder(session=session, slug=info.slug, removed=True)
     if holder is None:
         holder = Holder(slug=info.slug, name=info.name)
@@ -314,19 +309,28 @@ def remove_observation(*, session: Session, observation_id: int) -> Observation:
 
 def load_ledgers(*, session: Session) -> list[HolderLedger]:
     """Every holder with its live claims (removed ones left out), oldest first."""
+    return ledgers_and_removed(session=session, removed=False)[0]
+
+
+def ledgers_and_removed(
+    *, session: Session, removed: bool
+) -> tuple[list[HolderLedger], frozenset[int]]:
+    """Every live holder with its claims, oldest first, the removed ones too when ``removed``
+    (for `holdings list --removed`), and the ids of those removed."""
     holders = queries.list_holders(session=session)
     by_id = {h.id: h for h in holders}
     claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
-    for obs in queries.list_observations(session=session):
+    gone: set[int] = set()
+    for obs in queries.list_observations(session=session, removed=removed):
         holder = by_id.get(obs.holder_id)
         if holder is None:  # a removed holder's (its observations were removed with it)
             continue
+        if obs.removed_at is not None and obs.id is not None:
+            gone.add(obs.id)
         claims[obs.holder_id].append(Claim.of(obs, holder.slug))
-    return [
-        HolderLedger(
-            holder=HolderInfo.of(h),
-            claims=tuple(claims[h.id]),
-        )
+    ledgers = [
+        HolderLedger(holder=HolderInfo.of(h), claims=tuple(claims[h.id]))
         for h in holders
         if h.id is not None
     ]
+    return ledgers, frozenset(gone)

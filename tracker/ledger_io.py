@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from tracker.errors import InputError
 from tracker.holdings import add_claim
-from tracker.models import Claim, Holder, HolderInfo, HolderLedger, Observation
+from tracker.models import Claim, Holder, HolderInfo, Observation
 from tracker.store import queries
 
 
@@ -130,25 +130,3 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def ledgers_with_removed(*, session: Session) -> tuple[list[HolderLedger], frozenset[int]]:
-    """Every live holder with all its observations, the removed ones too (oldest first), and
-    the ids of those removed: what `holdings list --removed` shows."""
-
-    holders = queries.list_holders(session=session)
-    claims: dict[int, list[Claim]] = {h.id: [] for h in holders if h.id is not None}
-    removed: set[int] = set()
-    slugs = {h.id: h.slug for h in holders}
-    for obs in queries.list_observations(session=session, removed=True):
-        if obs.holder_id not in claims or obs.id is None:
-            continue
-        if obs.removed_at is not None:
-            removed.add(obs.id)
-        claims[obs.holder_id].append(Claim.of(obs, slugs[obs.holder_id]))
-    ledgers = [
-        HolderLedger(holder=HolderInfo.of(h), claims=tuple(claims[h.id]))
-        for h in holders
-        if h.id is not None
-    ]
-    return ledgers, frozenset(removed)

@@ -36,7 +36,6 @@ def holdings_list(
 
     Example: tracker holdings list --holder united-states --holder el-salvador --format csv
     """
-    from tracker.ledger_io import ledgers_with_removed
     from tracker.models import Ledger
     from tracker.render.ledger import MarkedLedger
     from tracker.store.engine import read_session
@@ -45,25 +44,24 @@ def holdings_list(
     gone: frozenset[int] = frozenset()
     obj: Context = ctx.obj
     with read_session(obj.open().engine) as session:
-        ledgers = _chosen(session, slugs)
-        if removed:
-            shown = {lg.holder.slug for lg in ledgers}
-            every, gone = ledgers_with_removed(session=session)
-            ledgers = [lg for lg in every if lg.holder.slug in shown]
+        ledgers, gone = _chosen(session, slugs, removed=removed)
     ledger = MarkedLedger(tuple(ledgers), removed=gone) if removed else Ledger(tuple(ledgers))
     show(ledger, fmt.value, color=False)
 
 
-def _chosen(session: Session, slugs: list[str]) -> list[HolderLedger]:
-    """The live ledgers of these holders (all when none is named), in the ledger's order."""
-    from tracker.holdings import load_ledgers
+def _chosen(
+    session: Session, slugs: list[str], *, removed: bool = False
+) -> tuple[list[HolderLedger], frozenset[int]]:
+    """The ledgers of these holders (all when none is named), in the ledger's order, with
+    their removed observations when ``removed``, and the ids of those removed."""
+    from tracker.holdings import ledgers_and_removed
 
-    ledgers = load_ledgers(session=session)
+    ledgers, gone = ledgers_and_removed(session=session, removed=removed)
     known = {lg.holder.slug for lg in ledgers}
     for slug in slugs:
         if slug not in known:
             raise InputError(f"unknown holder {slug!r}: run `tracker holders list` to see them")
-    return [lg for lg in ledgers if not slugs or lg.holder.slug in slugs]
+    return [lg for lg in ledgers if not slugs or lg.holder.slug in slugs], gone
 
 
 @holdings_app.command("add")
@@ -258,7 +256,7 @@ def holdings_export(
 
     obj: Context = ctx.obj
     with read_session(obj.open().engine) as session:
-        ledgers = _chosen(session, holders or [])
+        ledgers, _ = _chosen(session, holders or [])
     text = write_observations(c for lg in ledgers for c in lg.claims)
     if output is None:
         out(text)
