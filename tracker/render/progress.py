@@ -75,3 +75,20 @@ def rich_bar(unit: str, *, elapsed: bool = False) -> Iterator[Any]:
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         yield progress
+
+
+class TableBars:
+    """`db copy`'s progress: a bar per table, in rows (``progress`` from ``rich_bar``, or
+    None off a terminal: then silent)."""
+
+    def __init__(self, progress: Any) -> None:
+        self._progress = progress
+        self._task: Any = None
+
+    def table(self, name: str, rows: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task(name, total=max(rows, 1))
+
+    def advance(self, rows: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=rows)

@@ -142,3 +142,27 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 def read_session(engine: Engine) -> Session:
     return Session(engine)
+
+
+def copy_rows(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the table's column order) in the connection's transaction:
+    one PostgreSQL ``COPY`` through psycopg, or one executemany elsewhere."""
+    columns = table.columns.keys()
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    import psycopg
+
+    raw: Any = conn.connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    try:
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as e:  # raw driver use: handle_error does not see it
+        reason = first_line(e)
+        raise StoreError(
+            f"the database failed ({reason}); nothing was changed, try again",
+            reason=reason,
+            operational=True,
+        ) from None

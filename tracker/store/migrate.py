@@ -86,18 +86,9 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
     if revision == SCHEMA_HEAD:  # the common case: one cheap query
         return Opened(engine=engine, created=False, upgraded_from=SCHEMA_HEAD)
     with write_connection(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        before = current_revision(conn)  # again, under the lock: another process may have won
+        before = _upgrade_locked(conn)
         if before == SCHEMA_HEAD:
             return Opened(engine=engine, created=False, upgraded_from=before)
-        known = known_revisions()
-        if before is not None and before not in known:
-            raise StoreError(
-                f"the database schema ({before}) is newer than this tracker knows "
-                f"({known[-1]}): upgrade tracker"
-            )
-        _upgrade(conn)
         if before is None:
             bundled.load_bundled(conn=conn)
         with Session(bind=conn) as session:  # new, or upgraded: the shipped ledger, applied
@@ -106,6 +97,40 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
             )
             session.flush()
         return Opened(engine=engine, created=before is None, upgraded_from=before, ledger=synced)
+
+
+def migrate_schema(engine: Engine) -> str | None:
+    """Bring the schema to the newest without adding any rows (`db copy`'s destination gets
+    its rows from the source); the revision it was at, None when it was empty."""
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+    if revision != SCHEMA_HEAD:
+        with write_connection(engine) as conn:
+            revision = _upgrade_locked(conn)
+    if engine.dialect.name == "sqlite":
+        _use_wal(engine)
+    return revision
+
+
+def check_newer(revision: str | None, what: str = "the database") -> None:
+    """Refuse a schema this code does not know: a newer tracker made it."""
+    known = known_revisions()
+    if revision is not None and revision not in known:
+        raise StoreError(
+            f"{what}'s schema ({revision}) is newer than this tracker knows "
+            f"({known[-1]}): upgrade tracker"
+        )
+
+
+def _upgrade_locked(conn: Connection) -> str | None:
+    """Under the migration lock, upgrade to the newest schema; the revision before."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+    before = current_revision(conn)  # again, under the lock: another process may have won
+    if before != SCHEMA_HEAD:
+        check_newer(before)
+        _upgrade(conn)
+    return before
 
 
 def _use_wal(engine: Engine) -> None:

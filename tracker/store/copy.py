@@ -1,0 +1,228 @@
+"""`tracker db copy`: every row of one tracker database into another, resumably.
+
+The source is read in one snapshot (SQLite: one read transaction; PostgreSQL: REPEATABLE
+READ), so a service still writing to it cannot hand the copy a quote whose round it missed.
+The destination is migrated to the schema first (no rows added), then checked against the
+source wherever it already holds rows: a row whose identity differs is a conflict, refused
+before anything is written. Then each table is copied in key order, a batch per
+destination transaction, so a copy killed at any point has stored whole batches only and
+the next run takes up where it stopped: a row already there is skipped, a row the source has
+changed in place since (``transfer.MUTABLE``) is updated, a row missing is inserted (a
+PostgreSQL ``COPY``). The unique keys decide what is "there", so nothing is ever stored twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import Connection, Engine
+
+from tracker.errors import StoreError
+from tracker.store import transfer
+from tracker.store.engine import make_engine, redact_url, write_connection
+from tracker.store.merge import TableCopy, diff, move_sequence
+from tracker.store.migrate import SCHEMA_HEAD, check_newer, current_revision, guard, migrate_schema
+from tracker.store.transfer import Digest, Key, Spec
+
+BATCH_ROWS = 20_000
+_UNTOUCHED = "nothing was written: copy into an empty database, or into this source's own copy"
+_STOPPED = "the copy stopped there (it changed during the copy: write nothing else to it)"
+
+
+class Progress(Protocol):
+    def table(self, name: str, rows: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+class _Quiet:
+    def table(self, name: str, rows: int) -> None:
+        pass
+
+    def advance(self, rows: int) -> None:
+        pass
+
+
+@dataclass
+class _Plan:
+    """What the check found in one table of the destination."""
+
+    last: Key | None  # the destination's highest key, None when the table is empty
+    work: bool = False  # some row up to ``last`` is missing or out of date
+    present: int = 0
+    only_in_destination: int = 0
+
+
+# --- opening the two sides -----------------------------------------------------------------
+
+
+def open_source(url: str) -> Engine:
+    """An engine on an existing tracker database at this code's schema; nothing is written
+    to it (an older one must be upgraded first, by the tracker that uses it)."""
+    engine = _engine(url, must_exist=True)
+
+    def check() -> None:
+        with engine.connect() as conn:
+            revision = current_revision(conn)
+        if revision is None:
+            raise StoreError(f"the source {redact_url(url)} is empty: not a tracker database")
+        check_newer(revision, "the source")
+        if revision != SCHEMA_HEAD:
+            raise StoreError(
+                f"the source's schema ({revision}) is older than this tracker's "
+                f"({SCHEMA_HEAD}): run `tracker --db SOURCE db upgrade` first"
+            )
+
+    guard(url, check)
+    return engine
+
+
+def open_destination(url: str) -> tuple[Engine, str | None]:
+    """An engine on the destination, migrated to this code's schema; and the revision it was
+    at (None: it was empty)."""
+    engine = _engine(url, must_exist=False)
+    return engine, guard(url, lambda: migrate_schema(engine))
+
+
+def _engine(url: str, *, must_exist: bool) -> Engine:
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite" and must_exist:
+        path = Path(engine.url.database or "")
+        if not path.is_file():
+            raise StoreError(f"no database at {path}: give an existing file")
+    return engine
+
+
+def same_database(a: Engine, b: Engine) -> bool:
+    if a.dialect.name != b.dialect.name:
+        return False
+    if a.dialect.name == "sqlite":
+        return Path(a.url.database or "").resolve() == Path(b.url.database or "").resolve()
+    keep = ("host", "port", "database")
+    return all(getattr(a.url, k) == getattr(b.url, k) for k in keep)
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One read-only view of the database for the whole copy."""
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        conn.close()
+
+
+# --- the copy ------------------------------------------------------------------------------
+
+
+def copy_database(
+    source: Engine,
+    destination: Engine,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    progress: Progress | None = None,
+) -> list[TableCopy]:
+    """Copy every table; see the module's docstring. Raises StoreError on a conflict (before
+    anything is written) or a failure (whole batches stored, the rest on the next run)."""
+    progress = progress or _Quiet()
+    specs = transfer.specs()
+    results = []
+    with snapshot(source) as src:
+        with destination.connect() as dst:
+            plans = [_check(src, dst, spec, batch_rows) for spec in specs]
+        for spec, plan in zip(specs, plans, strict=True):
+            result = TableCopy(spec.name, source_rows=transfer.count(src, spec))
+            progress.table(spec.name, result.source_rows)
+            _copy_table(src, destination, spec, plan, result, batch_rows, progress)
+            results.append(result)
+    return results
+
+
+def _check(src: Connection, dst: Connection, spec: Spec, batch_rows: int) -> _Plan:
+    """Compare the source with the rows the destination already holds (up to its highest
+    key); a conflict raises here, before anything is written."""
+    plan = _Plan(last=transfer.last_key(dst, spec))
+    if plan.last is None:
+        return plan
+    after: Key | None = None
+    while True:
+        batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
+        upto = plan.last if not batch else min(spec.key_of(batch[-1]), plan.last)
+        found = diff(spec, batch, transfer.read_range(dst, spec, after=after, upto=upto), upto)
+        found.raise_conflict(source="the source", after=_UNTOUCHED)
+        plan.work = plan.work or bool(found.inserts or found.updates)
+        plan.present += found.present
+        plan.only_in_destination += found.only_in_destination
+        if upto == plan.last:
+            return plan
+        after = upto
+
+
+def _copy_table(
+    src: Connection,
+    destination: Engine,
+    spec: Spec,
+    plan: _Plan,
+    result: TableCopy,
+    batch_rows: int,
+    progress: Progress,
+) -> None:
+    after: Key | None = None
+    if plan.last is not None and not plan.work:  # all there up to its last key: go on from it
+        after = plan.last
+        result.present, result.only_in_destination = plan.present, plan.only_in_destination
+        progress.advance(plan.present)
+    while True:
+        batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
+        with write_connection(destination) as dst:
+            if not batch:  # what the destination holds past the source's last key
+                if plan.work and plan.last is not None:
+                    result.only_in_destination += len(
+                        transfer.read_range(dst, spec, after=after, upto=None)
+                    )
+                move_sequence(dst, spec)
+                return
+            upto = spec.key_of(batch[-1])
+            found = diff(spec, batch, transfer.read_range(dst, spec, after=after, upto=upto), upto)
+            found.raise_conflict(source="the source", after=_STOPPED)
+            found.apply(dst, result)
+        progress.advance(len(batch))
+        after = upto
+
+
+# --- --verify ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    name: str
+    source: Digest
+    destination: Digest
+
+    @property
+    def same(self) -> bool:
+        return self.source == self.destination
+
+
+def verify_copy(
+    source: Engine, destination: Engine, *, progress: Progress | None = None
+) -> list[TableCheck]:
+    """Row counts and order-independent checksums of every table, on both sides."""
+    progress = progress or _Quiet()
+    checks = []
+    with snapshot(source) as src, snapshot(destination) as dst:
+        for spec in transfer.specs():
+            progress.table(f"verify {spec.name}", 2)
+            ours = transfer.digest(src, spec)
+            progress.advance(1)
+            theirs = transfer.digest(dst, spec)
+            progress.advance(1)
+            checks.append(TableCheck(spec.name, ours, theirs))
+    return checks

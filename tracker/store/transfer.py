@@ -1,0 +1,412 @@
+"""The store's tables as `db copy`, `db export` and `db import` move them: in dependency order,
+read in primary-key order in bounded batches, each value in one exact form on every backend.
+
+A table here is a *transfer* table: the model's columns, with prices as their stored integer
+units and exact decimals as their stored strings (nothing is converted on the way through),
+and instants as UTC-aware datetimes (SQLite keeps them naive; PostgreSQL as ``timestamptz``).
+The JSON form of a row (export, import and the checksums of ``--verify``) is the same on
+every backend: prices and decimals as decimal strings, 64-bit integers (satoshis,
+populations) as strings, dates and instants as ISO 8601 (instants in UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from tracker.columns import DecimalString, ScaledPrice, UTCDateTime
+from tracker.errors import InputError
+from tracker.money import units_to_price
+
+# Columns tracker itself changes in place after a row is written (a holder's profile, a
+# removal, a correction's link, an address's sync height, the rebuilt on-chain series). A
+# copy brings these up to date from the source; every other column is the row's identity,
+# and a row whose identity differs on the two sides is a conflict.
+MUTABLE: dict[str, frozenset[str]] = {
+    "holders": frozenset(
+        {
+            "name",
+            "country_code",
+            "population",
+            "population_source",
+            "kind",
+            "population_year",
+            "note",
+            "origin",
+            "removed_at",
+            "addresses_complete",
+        }
+    ),
+    "holding_observations": frozenset({"removed_at", "supersedes"}),
+    "addresses": frozenset(
+        {
+            "kind",
+            "label",
+            "attributor",
+            "source",
+            "url",
+            "as_of",
+            "note",
+            "origin",
+            "recorded_at",
+            "removed_at",
+            "synced_height",
+        }
+    ),
+    "onchain_daily": frozenset({"sats", "addresses"}),
+}
+
+# The order the tables move in: each after the tables its foreign keys point to (a test
+# checks this against the schema), the ledger first, the big round tables in the middle.
+ORDER = (
+    "holders",
+    "holding_observations",
+    "addresses",
+    "daily_prices",
+    "fetch_rounds",
+    "source_quotes",
+    "consensus_prices",
+    "verify_checks",
+    "verify_answers",
+    "address_txs",
+    "onchain_daily",
+)
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """One column's JSON form: to it from the transfer value, and back with a check."""
+
+    kind: str
+    nullable: bool
+
+    def dump(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return _DUMP[self.kind](value)
+
+    def load(self, value: Any) -> Any:
+        if value is None:
+            if not self.nullable:
+                raise ValueError("must not be null")
+            return None
+        return _LOAD[self.kind](value)
+
+
+def _dump_price(units: int) -> str:
+    return format(units_to_price(int(units)), "f")
+
+
+def _load_price(text: Any) -> int:
+    d = _decimal(text)
+    if d.as_tuple().exponent < -8:  # type: ignore[operator]
+        raise ValueError(f"{text!r} has more than 8 decimal places")
+    return int(d.scaleb(8))
+
+
+def _decimal(text: Any) -> Decimal:
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a decimal string")
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal") from None
+    if not d.is_finite():
+        raise ValueError(f"{text!r} is not a finite decimal")
+    return d
+
+
+def _load_bigint(text: Any) -> int:
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"{text!r} is not an integer string")
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+
+
+def _load_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _load_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
+    return value
+
+
+def _load_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def _load_date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(_load_str(value))
+
+
+def _load_instant(value: Any) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(_load_str(value))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset")
+    return parsed.astimezone(dt.UTC)
+
+
+def _dump_instant(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat()
+
+
+_DUMP: dict[str, Callable[[Any], Any]] = {
+    "price": _dump_price,
+    "decimal": str,
+    "bigint": str,
+    "int": int,
+    "bool": bool,
+    "str": str,
+    "date": lambda d: d.isoformat(),
+    "instant": _dump_instant,
+}
+_LOAD: dict[str, Callable[[Any], Any]] = {
+    "price": _load_price,
+    "decimal": lambda t: str(_decimal(t)),
+    "bigint": _load_bigint,
+    "int": _load_int,
+    "bool": _load_bool,
+    "str": _load_str,
+    "date": _load_date,
+    "instant": _load_instant,
+}
+
+
+def _kind(column_type: Any) -> str:
+    for cls, kind in (
+        (ScaledPrice, "price"),
+        (DecimalString, "decimal"),
+        (UTCDateTime, "instant"),
+        (sa.DateTime, "instant"),
+        (sa.Date, "date"),
+        (sa.Boolean, "bool"),
+        (sa.BigInteger, "bigint"),
+        (sa.Integer, "int"),
+        (sa.String, "str"),
+    ):
+        if isinstance(column_type, cls):
+            return kind
+    raise TypeError(f"no transfer form for column type {column_type!r}")  # a new type: add it
+
+
+def _transfer_type(column_type: Any) -> Any:
+    if isinstance(column_type, ScaledPrice):
+        return sa.BigInteger()
+    if isinstance(column_type, DecimalString):
+        return sa.String(64)
+    return column_type
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One table as it moves: its transfer table, key, identity and JSON codecs."""
+
+    name: str
+    table: sa.Table
+    key: tuple[str, ...]
+    mutable: frozenset[str]
+    codecs: dict[str, Codec]
+    key_index: tuple[int, ...]
+    defaults: dict[str, Any]  # server defaults: what a row from an older export lacks
+    key_of: Callable[[Sequence[Any]], Key]  # row -> its key, a tuple
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.table.columns)
+
+    @property
+    def serial(self) -> bool:
+        """An integer id its backend numbers (a PostgreSQL sequence to move on)."""
+        return self.key == ("id",)
+
+
+    def identity_differs(self, ours: Sequence[Any], theirs: Sequence[Any]) -> str | None:
+        """The first identity column whose values differ, or None."""
+        for name, a, b in zip(self.columns, ours, theirs, strict=True):
+            if a != b and name not in self.mutable:
+                return name
+        return None
+
+    def describe(self, key: Key) -> str:
+        return f"{self.name} " + ", ".join(f"{k}={v}" for k, v in zip(self.key, key, strict=True))
+
+    def to_json(self, row: Sequence[Any]) -> list[Any]:
+        return [self.codecs[n].dump(v) for n, v in zip(self.columns, row, strict=True)]
+
+
+def specs() -> list[Spec]:
+    """Every table of the schema, parents before children."""
+    import tracker.chain_models  # registers the on-chain tables
+    import tracker.models  # noqa: F401
+
+    tables = SQLModel.metadata.tables
+    if set(tables) != set(ORDER):  # a table added to the schema must be placed in ORDER
+        raise AssertionError(f"transfer.ORDER lists {sorted(ORDER)}, the schema {sorted(tables)}")
+    result = []
+    for model_table in (tables[name] for name in ORDER):
+        columns = [
+            sa.Column(
+                c.name,
+                _transfer_type(c.type),
+                primary_key=c.primary_key,
+                nullable=c.nullable,
+            )
+            for c in model_table.columns
+        ]
+        table = sa.Table(model_table.name, sa.MetaData(), *columns)
+        codecs = {c.name: Codec(_kind(c.type), bool(c.nullable)) for c in model_table.columns}
+        key = tuple(c.name for c in model_table.primary_key.columns)
+        mutable = MUTABLE.get(model_table.name, frozenset())
+        index = tuple(table.columns.keys().index(k) for k in key)
+        defaults = {
+            c.name: _default(c.server_default.arg)  # type: ignore[attr-defined]
+            for c in model_table.columns
+            if c.server_default is not None
+        }
+        result.append(
+            Spec(model_table.name, table, key, mutable, codecs, index, defaults, _getter(index))
+        )
+    return result
+
+
+def _getter(index: tuple[int, ...]) -> Callable[[Sequence[Any]], Key]:
+    getter = operator.itemgetter(*index)
+    if len(index) == 1:
+        return lambda row: (getter(row),)
+    return getter
+
+
+def _default(arg: Any) -> Any:
+    if isinstance(arg, str):
+        return arg
+    if isinstance(arg, sa.sql.elements.False_):
+        return False
+    if isinstance(arg, sa.sql.elements.True_):
+        return True
+    raise TypeError(f"no transfer form for server default {arg!r}")
+
+
+def spec_named(name: str) -> Spec:
+    for spec in specs():
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in specs())
+    raise InputError(f"no table {name!r}: the tables are {known}")
+
+
+def _key_exprs(conn: Connection, spec: Spec) -> list[Any]:
+    """The key's columns, compared and sorted byte-wise on both backends (PostgreSQL's
+    default collation may order text otherwise than SQLite does)."""
+    exprs: list[Any] = []
+    for name in spec.key:
+        col = spec.table.c[name]
+        if conn.dialect.name == "postgresql" and isinstance(col.type, sa.String):
+            exprs.append(col.collate("C"))
+        else:
+            exprs.append(col)
+    return exprs
+
+
+def _after(exprs: list[Any], key: Key) -> Any:
+    if len(exprs) == 1:
+        return exprs[0] > key[0]
+    return sa.tuple_(*exprs) > sa.tuple_(*[sa.literal(v) for v in key])
+
+
+def _at_most(exprs: list[Any], key: Key) -> Any:
+    if len(exprs) == 1:
+        return exprs[0] <= key[0]
+    return sa.tuple_(*exprs) <= sa.tuple_(*[sa.literal(v) for v in key])
+
+
+def read_batch(
+    conn: Connection, spec: Spec, *, after: Key | None, size: int
+) -> list[tuple[Any, ...]]:
+    """Up to ``size`` rows in key order, after ``after`` (from the start when None)."""
+    exprs = _key_exprs(conn, spec)
+    query = sa.select(spec.table).order_by(*exprs).limit(size)
+    if after is not None:
+        query = query.where(_after(exprs, after))
+    return conn.execute(query).tuples().all()  # type: ignore[return-value]
+
+
+def read_range(
+    conn: Connection, spec: Spec, *, after: Key | None, upto: Key | None
+) -> list[tuple[Any, ...]]:
+    """Every row with a key in (after, upto]; unbounded on a side given None."""
+    exprs = _key_exprs(conn, spec)
+    query = sa.select(spec.table).order_by(*exprs)
+    if after is not None:
+        query = query.where(_after(exprs, after))
+    if upto is not None:
+        query = query.where(_at_most(exprs, upto))
+    return conn.execute(query).tuples().all()  # type: ignore[return-value]
+
+
+def last_key(conn: Connection, spec: Spec) -> Key | None:
+    exprs = _key_exprs(conn, spec)
+    cols = [spec.table.c[k] for k in spec.key]
+    row = conn.execute(sa.select(*cols).order_by(*[e.desc() for e in exprs]).limit(1)).first()
+    return None if row is None else tuple(row)
+
+
+def count(conn: Connection, spec: Spec) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(spec.table)).scalar_one())
+
+
+def walk(conn: Connection, spec: Spec, *, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Every row, in key order, a batch at a time (memory bounded by ``size``)."""
+    after: Key | None = None
+    while True:
+        batch = read_batch(conn, spec, after=after, size=size)
+        if not batch:
+            return
+        yield batch
+        after = spec.key_of(batch[-1])
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A table's row count and an order-independent checksum of its rows' values: the sum,
+    modulo 2^128, of each row's BLAKE2b digest (a sum, not a XOR, so two equal rows do not
+    cancel out)."""
+
+    rows: int
+    checksum: int
+
+    @property
+    def hex(self) -> str:
+        return f"{self.checksum:032x}"
+
+
+_MOD = 1 << 128
+
+
+def digest(conn: Connection, spec: Spec, *, size: int = 20_000) -> Digest:
+    rows = total = 0
+    for batch in walk(conn, spec, size=size):
+        for row in batch:
+            line = json.dumps(spec.to_json(row), separators=(",", ":"), ensure_ascii=False)
+            total += int.from_bytes(hashlib.blake2b(line.encode(), digest_size=16).digest())
+            rows += 1
+    return Digest(rows, total % _MOD)
