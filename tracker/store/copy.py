@@ -29,7 +29,10 @@ from tracker.store.migrate import SCHEMA_HEAD, check_newer, current_revision, gu
 from tracker.store.transfer import Digest, Key, Spec
 
 BATCH_ROWS = 20_000
-_UNTOUCHED = "nothing was written: copy into an empty database, or into this source's own copy"
+_UNTOUCHED = (
+    "nothing was written: copy into an empty database (new, not yet opened by tracker) "
+    "or into an earlier copy of this source"
+)
 _STOPPED = "the copy stopped there (it changed during the copy: write nothing else to it)"
 
 

@@ -347,7 +347,7 @@ def read_batch(
     query = sa.select(spec.table).order_by(*exprs).limit(size)
     if after is not None:
         query = query.where(_after(exprs, after))
-    return conn.execute(query).tuples().all()  # type: ignore[return-value]
+    return [tuple(r) for r in conn.execute(query).all()]
 
 
 def read_range(
@@ -360,7 +360,7 @@ def read_range(
         query = query.where(_after(exprs, after))
     if upto is not None:
         query = query.where(_at_most(exprs, upto))
-    return conn.execute(query).tuples().all()  # type: ignore[return-value]
+    return [tuple(r) for r in conn.execute(query).all()]
 
 
 def last_key(conn: Connection, spec: Spec) -> Key | None:
