@@ -231,7 +231,7 @@ def test_a_copy_keeps_every_row_and_the_report(run_cli: Run, db_url: str, other_
     assert source["fetch_rounds"] == 120 and source["source_quotes"] == 360
     assert source["verify_answers"] == 2 and source["onchain_daily"] == 2
     copied, verified = result.stdout.split("verify: row counts and checksums\n")
-    lines = {line.split()[0]: " ".join(line.split()) for line in copied.splitlines()[1:]}
+    lines = {line.split()[0]: " ".join(line.split()) for line in copied.splitlines()[1:-1]}
     assert lines["source_quotes"] == "source_quotes 360 rows: 360 copied, 0 already there"
     checks = {line.split()[0]: line.split() for line in verified.splitlines()}
     assert set(checks) == set(lines) and all(c[-1] == "same" for c in checks.values())
@@ -424,3 +424,38 @@ def test_a_value_the_file_changed_is_refused_by_import(run_cli: Run, tmp_path: P
     result = run_cli("db", "import", str(path), db=url)
     assert result.exit_code == 1
     assert "fetch_rounds id=2 has status 'ok' there and 'failed' in" in result.stderr
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+DOC_MARK = "(a new database copied to PostgreSQL: the output)\n"
+DOC_SOURCE = "sqlite:////home/user/.local/share/tracker/tracker.db"
+DOC_DESTINATION = "postgresql+psycopg://tracker@db.example/tracker"
+
+
+def test_the_documented_copy_output_is_what_a_copy_prints(run_cli: Run, tmp_path: Path) -> None:
+    """docs/operations.md shows a new database copied with --verify; this makes that copy (to
+    SQLite: the output is the same but for the URLs, which are put back) and compares.
+    TRACKER_UPDATE_DOCS=1 writes the real output into the page instead."""
+    import os
+    import re
+
+    text = DOC.read_text(encoding="utf-8")
+    head, rest = text.split(DOC_MARK)
+    command, shown = rest.split("\n", 1)
+    shown, tail = shown.split("```", 1)
+    assert command == f"$ tracker db copy --to {DOC_DESTINATION} --verify"
+    source, destination = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    assert run_cli("db", "upgrade", db=source).exit_code == 0
+    result = run_cli("db", "copy", "--from", source, "--to", destination, "--verify")
+    assert result.exit_code == 0, result.stderr
+    # the time taken, and the checksums (the ledger's rows carry the instant they were stored)
+    seconds, checksum = re.compile(r"written in \d+\.\d s"), re.compile(r"  [0-9a-f]{16}  ")
+    real = result.stdout.replace(source, DOC_SOURCE).replace(destination, DOC_DESTINATION)
+    if os.environ.get("TRACKER_UPDATE_DOCS") == "1":
+        DOC.write_text(head + DOC_MARK + command + "\n" + real + "```" + tail, encoding="utf-8")
+        return
+
+    def masked(output: str) -> str:
+        return checksum.sub("  CHECKSUM  ", seconds.sub("written in N s", output))
+
+    assert masked(real) == masked(shown)

@@ -4,6 +4,7 @@ rows moved to another database or a file."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,20 +142,33 @@ def db_copy(
     dst, before = open_destination(to)
     obj.engines.append(dst)
     src_name, dst_name = redact_url(src_url), redact_url(to)
-    with _bars() as bars:
-        results = guard(to, lambda: copy_database(src, dst, batch_rows=batch_rows, progress=bars))
-    checks = None
-    if verify:
-        from tracker.store.copy import verify_copy
-
+    started = time.monotonic()
+    try:
         with _bars() as bars:
-            checks = guard(to, lambda: verify_copy(src, dst, progress=bars))
+            results = guard(
+                to, lambda: copy_database(src, dst, batch_rows=batch_rows, progress=bars)
+            )
+        seconds = time.monotonic() - started
+        checks = None
+        if verify:
+            from tracker.store.copy import verify_copy
+
+            with _bars() as bars:
+                checks = guard(to, lambda: verify_copy(src, dst, progress=bars))
+    except KeyboardInterrupt:
+        typer.echo(
+            "tracker: interrupted: the batches copied so far are kept; run it again to resume",
+            err=True,
+        )
+        raise typer.Exit(Exit.INTERRUPTED) from None
     if fmt is ShortFormat.json:
         out(as_json(src_name, dst_name, results, checks))
     else:
         schema = "created" if before is None else f"was at {before}"
-        out(f"copied {src_name} -> {dst_name} (schema {schema})\n")
+        out(f"copy {src_name} -> {dst_name} (schema {schema})\n")
         out(table_lines(results))
+        copied = sum(r.copied + r.updated for r in results)
+        out(f"{copied:,} row(s) written in {seconds:.1f} s\n")
         if checks is not None:
             out("verify: row counts and checksums\n" + check_lines(checks))
     differs = next((c for c in checks or [] if not c.same), None)

@@ -6,8 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tracker.store.copy import TableCheck
-    from tracker.store.merge import TableCopy
+    from tracker.copy_results import TableCheck, TableCopy
 
 
 def table_lines(results: list[TableCopy], *, verb: str = "copied") -> str:

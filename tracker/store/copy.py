@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tracker.copy_results import TableCheck, TableCopy
 from tracker.errors import StoreError
 from tracker.store import transfer
 from tracker.store.engine import make_engine, redact_url, write_connection
-from tracker.store.merge import TableCopy, diff, move_sequence
+from tracker.store.merge import diff, move_sequence
 from tracker.store.migrate import SCHEMA_HEAD, check_newer, current_revision, guard, migrate_schema
-from tracker.store.transfer import Digest, Key, Spec
+from tracker.store.transfer import Key, Spec
 
 BATCH_ROWS = 20_000
 _UNTOUCHED = (
@@ -92,12 +94,16 @@ def open_destination(url: str) -> tuple[Engine, str | None]:
 
 
 def _engine(url: str, *, must_exist: bool) -> Engine:
-    engine = make_engine(url)
-    if engine.dialect.name == "sqlite" and must_exist:
-        path = Path(engine.url.database or "")
-        if not path.is_file():
-            raise StoreError(f"no database at {path}: give an existing file")
-    return engine
+    if must_exist:  # never let SQLite create the file it was asked to read
+        try:
+            parsed = sa.engine.make_url(url)
+        except (sa.exc.ArgumentError, ValueError):
+            parsed = None  # make_engine says what is wrong with it
+        if parsed is not None and parsed.get_backend_name() == "sqlite":
+            path = Path(parsed.database or "")
+            if parsed.database not in (None, "", ":memory:") and not path.is_file():
+                raise StoreError(f"no database at {path}: give an existing file")
+    return make_engine(url)
 
 
 def same_database(a: Engine, b: Engine) -> bool:
@@ -201,17 +207,6 @@ def _copy_table(
 
 
 # --- --verify ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    name: str
-    source: Digest
-    destination: Digest
-
-    @property
-    def same(self) -> bool:
-        return self.source == self.destination
 
 
 def verify_copy(

@@ -22,11 +22,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracker.clock import utc_now
+from tracker.copy_results import TableCopy
 from tracker.errors import InputError, StoreError
 from tracker.store import transfer
 from tracker.store.copy import snapshot
 from tracker.store.engine import write_connection
-from tracker.store.merge import TableCopy, diff, move_sequence
+from tracker.store.merge import diff, move_sequence
 from tracker.store.migrate import SCHEMA_HEAD, known_revisions
 from tracker.store.transfer import Spec
 

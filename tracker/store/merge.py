@@ -11,23 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tracker.copy_results import TableCopy
 from tracker.errors import StoreError
 from tracker.store.engine import copy_rows
 from tracker.store.transfer import Key, Spec
 
 Row = tuple[Any, ...]
-
-
-@dataclass
-class TableCopy:
-    """What merging rows into one table did."""
-
-    name: str
-    source_rows: int = 0
-    copied: int = 0  # inserted
-    present: int = 0  # already there, equal
-    updated: int = 0  # there, with a mutable column the source has changed since
-    only_in_destination: int = 0  # the destination has them, the source does not
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from tracker.columns import DecimalString, ScaledPrice, UTCDateTime
+from tracker.copy_results import Digest
 from tracker.errors import InputError
 from tracker.money import units_to_price
 
@@ -239,7 +240,6 @@ class Spec:
         """An integer id its backend numbers (a PostgreSQL sequence to move on)."""
         return self.key == ("id",)
 
-
     def identity_differs(self, ours: Sequence[Any], theirs: Sequence[Any]) -> str | None:
         """The first identity column whose values differ, or None."""
         for name, a, b in zip(self.columns, ours, theirs, strict=True):
@@ -383,20 +383,6 @@ def walk(conn: Connection, spec: Spec, *, size: int) -> Iterator[list[tuple[Any,
             return
         yield batch
         after = spec.key_of(batch[-1])
-
-
-@dataclass(frozen=True)
-class Digest:
-    """A table's row count and an order-independent checksum of its rows' values: the sum,
-    modulo 2^128, of each row's BLAKE2b digest (a sum, not a XOR, so two equal rows do not
-    cancel out)."""
-
-    rows: int
-    checksum: int
-
-    @property
-    def hex(self) -> str:
-        return f"{self.checksum:032x}"
 
 
 _MOD = 1 << 128
