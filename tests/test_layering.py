@@ -11,7 +11,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tracker"
 ENTRY_POINTS = ("cli", "service", "web")  # built last: nothing else may import them
 # Pure: no I/O, no session, no client.
 PURE = (
-    "consensus", "valuation", "headline", "bounds", "money", "clock", "inputs", "errors",
+    "consensus",
+    "valuation",
+    "headline",
+    "bounds",
+    "money",
+    "clock",
+    "inputs",
+    "errors",
     "copy_results",
 )
 IO_MODULES = ("store", "rounds", "report", "holdings", "daily", "sources.http")
