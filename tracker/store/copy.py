@@ -145,7 +145,7 @@ def copy_database(
     results = []
     with snapshot(source) as src:
         with destination.connect() as dst:
-            plans = [_check(src, dst, spec, batch_rows) for spec in specs]
+            plans = [_check(src, dst, spec, batch_rows, progress) for spec in specs]
         for spec, plan in zip(specs, plans, strict=True):
             result = TableCopy(spec.name, source_rows=transfer.count(src, spec))
             progress.table(spec.name, result.source_rows)
@@ -154,21 +154,29 @@ def copy_database(
     return results
 
 
-def _check(src: Connection, dst: Connection, spec: Spec, batch_rows: int) -> _Plan:
+def _check(
+    src: Connection, dst: Connection, spec: Spec, batch_rows: int, progress: Progress
+) -> _Plan:
     """Compare the source with the rows the destination already holds (up to its highest
     key); a conflict raises here, before anything is written."""
     plan = _Plan(last=transfer.last_key(dst, spec))
     if plan.last is None:
         return plan
+    progress.table(f"check {spec.name}", transfer.count(dst, spec))
     after: Key | None = None
     while True:
         batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
-        upto = plan.last if not batch else min(spec.key_of(batch[-1]), plan.last)
-        found = diff(spec, batch, transfer.read_range(dst, spec, after=after, upto=upto), upto)
+        if not batch:  # the source has no more: the rest is the destination's own
+            plan.only_in_destination += transfer.count(dst, spec, after=after)
+            return plan
+        upto = min(spec.key_of(batch[-1]), plan.last)
+        theirs = transfer.read_range(dst, spec, after=after, upto=upto)
+        found = diff(spec, batch, theirs, upto)
         found.raise_conflict(source="the source", after=_UNTOUCHED)
         plan.work = plan.work or bool(found.inserts or found.updates)
         plan.present += found.present
         plan.only_in_destination += found.only_in_destination
+        progress.advance(len(theirs))
         if upto == plan.last:
             return plan
         after = upto
@@ -193,9 +201,7 @@ def _copy_table(
         with write_connection(destination) as dst:
             if not batch:  # what the destination holds past the source's last key
                 if plan.work and plan.last is not None:
-                    result.only_in_destination += len(
-                        transfer.read_range(dst, spec, after=after, upto=None)
-                    )
+                    result.only_in_destination += transfer.count(dst, spec, after=after)
                 move_sequence(dst, spec)
                 return
             upto = spec.key_of(batch[-1])
@@ -217,10 +223,9 @@ def verify_copy(
     checks = []
     with snapshot(source) as src, snapshot(destination) as dst:
         for spec in transfer.specs():
-            progress.table(f"verify {spec.name}", 2)
-            ours = transfer.digest(src, spec)
-            progress.advance(1)
-            theirs = transfer.digest(dst, spec)
-            progress.advance(1)
+            rows = transfer.count(src, spec) + transfer.count(dst, spec)
+            progress.table(f"verify {spec.name}", rows)
+            ours = transfer.digest(src, spec, on_batch=progress.advance)
+            theirs = transfer.digest(dst, spec, on_batch=progress.advance)
             checks.append(TableCheck(spec.name, ours, theirs))
     return checks

@@ -369,8 +369,12 @@ def last_key(conn: Connection, spec: Spec) -> Key | None:
     return None if row is None else tuple(row)
 
 
-def count(conn: Connection, spec: Spec) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(spec.table)).scalar_one())
+def count(conn: Connection, spec: Spec, *, after: Key | None = None) -> int:
+    """The rows (with a key after ``after``, when given)."""
+    query = sa.select(sa.func.count()).select_from(spec.table)
+    if after is not None:
+        query = query.where(_after(_key_exprs(conn, spec), after))
+    return int(conn.execute(query).scalar_one())
 
 
 def walk(conn: Connection, spec: Spec, *, size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -387,7 +391,13 @@ def walk(conn: Connection, spec: Spec, *, size: int) -> Iterator[list[tuple[Any,
 _MOD = 1 << 128
 
 
-def digest(conn: Connection, spec: Spec, *, size: int = 20_000) -> Digest:
+def digest(
+    conn: Connection,
+    spec: Spec,
+    *,
+    size: int = 20_000,
+    on_batch: Callable[[int], None] = lambda rows: None,
+) -> Digest:
     """The table's row count and checksum. A row's bytes are the ``repr`` of its transfer
     values: ints, strings, bools, dates and UTC datetimes (tzinfo ``datetime.UTC`` on both
     backends), so equal rows give equal bytes on SQLite and PostgreSQL."""
@@ -397,4 +407,5 @@ def digest(conn: Connection, spec: Spec, *, size: int = 20_000) -> Digest:
         for row in batch:
             total += int.from_bytes(blake(repr(row).encode(), digest_size=16).digest())
         rows += len(batch)
+        on_batch(len(batch))
     return Digest(rows, total % _MOD)
