@@ -459,3 +459,48 @@ def test_the_documented_copy_output_is_what_a_copy_prints(run_cli: Run, tmp_path
         return checksum.sub("  CHECKSUM  ", seconds.sub("written in N s", output))
 
     assert masked(real) == masked(shown)
+
+
+def test_an_export_from_an_older_schema_imports_with_the_new_columns_defaulted(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """Schema 0004 added holders.addresses_complete: a line without it takes its default."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    populate(run_cli, url, rounds=2)
+    lines = run_cli("db", "export", "--table", "holders", db=url).stdout.splitlines()
+    older = []
+    for line in lines[1:]:
+        row = json.loads(line)
+        assert row.pop("addresses_complete") is False
+        older.append(json.dumps(row))
+    target = f"sqlite:///{tmp_path / 'b.db'}"
+    from typer.testing import CliRunner
+
+    from tracker.cli import app
+
+    stdin = "\n".join(older) + "\n"  # no header either: rows alone are enough
+    result = CliRunner().invoke(app, ["--db", target, "db", "import", "-"], input=stdin)
+    assert result.exit_code == 0, result.stderr
+    assert counts(target)["holders"] == counts(url)["holders"]
+    src, dst = open_source(url), open_source(target)
+    spec = transfer.spec_named("holders")
+    with src.connect() as a, dst.connect() as b:
+        assert transfer.digest(a, spec) == transfer.digest(b, spec)
+    src.dispose()
+    dst.dispose()
+
+
+def test_a_copy_never_writes_to_its_source(run_cli: Run, tmp_path: Path) -> None:
+    import hashlib
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    populate(run_cli, url, rounds=5)
+    path = tmp_path / "a.db"
+    assert run_cli("db", "info", db=url).exit_code == 0  # a checkpoint: the file is settled
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    wal = path.with_name("a.db-wal")
+    wal_before = wal.read_bytes() if wal.exists() else b""
+    result = run_cli("db", "copy", "--from", url, "--to", f"sqlite:///{tmp_path / 'b.db'}")
+    assert result.exit_code == 0, result.stderr
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert (wal.read_bytes() if wal.exists() else b"") == wal_before
