@@ -75,7 +75,9 @@ app = typer.Typer(
 )
 holdings_app = typer.Typer(help="The holdings ledger: sourced observations per holder.")
 holders_app = typer.Typer(help="The holders: who the ledger's observations are about.")
-db_app = typer.Typer(help="The database: schema upgrades and facts.")
+db_app = typer.Typer(
+    help="The database: schema upgrades, facts, and its rows copied, exported and imported."
+)
 config_app = typer.Typer(help="The configuration: what is in force and where it came from.")
 addresses_app = typer.Typer(help="The address books: each holder's Bitcoin addresses, checked.")
 app.add_typer(holders_app, name="holders")
