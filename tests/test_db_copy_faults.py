@@ -9,8 +9,7 @@ The kill tests (and a few others: stdin, a full disk, the password never printed
 process) run `python -m tracker` as a real process; the rest run in-process. The kills are
 seeded (random.Random), so a failure reproduces. A wrong password is tried on a fake server
 (tests/fake_postgres.py): the test server trusts every login. The PostgreSQL cases skip
-without TRACKER_TEST_POSTGRES_URL. Tests marked xfail(strict=True) pin bugs found here: each
-passes once its bug is fixed, and then its mark must go.
+without TRACKER_TEST_POSTGRES_URL.
 """
 
 from __future__ import annotations
@@ -601,11 +600,6 @@ def test_a_row_whose_parent_is_missing_stores_nothing(
     assert after and not any(after.values()), after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a foreign-key violation is reported as a database failure, not as the line "
-    "that holds the orphan row (tracker/store/jsonlines.py; see the report)",
-)
 def test_a_row_whose_parent_is_missing_is_named_by_its_line(
     run_cli: Callable[..., Result], world: dict[str, Any], db_url: str, tmp_path: Path
 ) -> None:
@@ -669,11 +663,6 @@ def test_an_import_into_a_newer_schema_is_refused_and_untouched(
     assert counts(db_url) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `db import MISSING` creates the target database before it finds the file "
-    "missing (tracker/cli/db.py db_import; see the report)",
-)
 def test_a_missing_import_file_creates_no_database(
     run_cli: Callable[..., Result], tmp_path: Path
 ) -> None:
@@ -719,11 +708,6 @@ def test_a_destination_url_that_cannot_be_used_is_refused(
     assert PASSWORD not in result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: same_database compares the URLs' host, port and name as written, so the "
-    "same PostgreSQL database without its default port is not seen (tracker/store/copy.py)",
-)
 def test_the_same_postgres_database_spelled_differently_is_refused(
     run_cli: Callable[..., Result], world: dict[str, Any], pg_url: str
 ) -> None:
@@ -735,11 +719,6 @@ def test_the_same_postgres_database_spelled_differently_is_refused(
     assert_error(result, "same database")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: redact_url hides the password of user:password@ only; libpq's ?password= "
-    "query parameter is echoed (tracker/store/engine.py; see the report)",
-)
 def test_a_password_given_as_a_query_parameter_is_never_echoed(
     run_cli: Callable[..., Result], source: str
 ) -> None:
@@ -781,11 +760,6 @@ def test_a_bad_line_on_stdin_is_named_and_nothing_is_stored(
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an export to a full disk ends in a traceback (OSError ENOSPC), not one "
-    "error line (tracker/cli/db.py db_export; see the report)",
-)
 def test_an_export_to_a_full_disk_is_one_error_line(source: str) -> None:
     with open("/dev/full", "w") as full:
         done = subprocess.run(

@@ -3,12 +3,13 @@ rows moved to another database or a file."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -137,7 +138,7 @@ def db_copy(
     obj.engines.append(src)
     dst_probe = _engine_for(to)
     obj.engines.append(dst_probe)
-    if same_database(src, dst_probe):
+    if guard(to, lambda: same_database(src, dst_probe)):
         raise InputError("the source and the destination are the same database")
     dst, before = open_destination(to)
     obj.engines.append(dst)
@@ -204,12 +205,24 @@ TableOption = Annotated[
 ]
 
 
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write to this file instead of stdout: whole or not at all (a temporary file "
+        "beside it, renamed when complete).",
+        show_default=False,
+    ),
+]
+
+
 @db_app.command("export")
-def db_export(ctx: typer.Context, table: TableOption = None) -> None:
+def db_export(ctx: typer.Context, table: TableOption = None, output: OutputOption = None) -> None:
     """Write the database as JSON lines on stdout: a header, then one object per row with
     its table, every value exact (decimals and satoshis as strings, instants in UTC).
 
-    Example: tracker db export > tracker-backup.jsonl
+    Example: tracker db export -o tracker-backup.jsonl
     """
     from tracker.config import database_url
     from tracker.store.copy import open_source
@@ -223,9 +236,35 @@ def db_export(ctx: typer.Context, table: TableOption = None) -> None:
     url = database_url(obj.settings(), obj.db)
     engine = open_source(url)
     obj.engines.append(engine)
-    counts = guard(url, lambda: export(engine, sys.stdout, tables=table or []))
-    sys.stdout.flush()
+    tables = table or []
+    try:
+        if output is None:
+            counts = guard(url, lambda: export(engine, sys.stdout, tables=tables))
+            sys.stdout.flush()
+        else:
+            counts = _export_to(
+                output, lambda f: guard(url, lambda: export(engine, f, tables=tables))
+            )
+    except BrokenPipeError:
+        raise  # `| head`: click ends quietly
+    except OSError as e:
+        if output is None:  # stdout is broken: nothing more goes to it, not even at exit
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        where = "stdout" if output is None else str(output)
+        raise InputError(f"cannot write the export to {where}: {e.strerror}") from None
     typer.echo(f"exported {sum(counts.values()):,} row(s) of {len(counts)} table(s)", err=True)
+
+
+def _export_to(path: Path, write: Callable[[IO[str]], dict[str, int]]) -> dict[str, int]:
+    """Write through a temporary file beside ``path``, renamed over it once complete."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            counts = write(f)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return counts
 
 
 @db_app.command("import")
@@ -245,7 +284,6 @@ def db_import(
 
     obj: Context = ctx.obj
     url = database_url(obj.settings(), obj.db)
-    engine = _import_target(obj, url)
     name = "stdin" if str(file) == "-" else str(file)
     try:
         stream = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
@@ -253,6 +291,7 @@ def db_import(
         raise InputError(f"cannot read {file}: {e.strerror}") from None
     try:
         with stream:
+            engine = _import_target(obj, url)  # after the file opened: a typo makes nothing
             results = guard(url, lambda: import_lines(engine, stream, name=name))
     except UnicodeDecodeError:
         raise InputError(f"{name} is not UTF-8 text: nothing was imported") from None

@@ -72,7 +72,9 @@ def open_source(url: str) -> Engine:
 
     def check() -> None:
         with engine.connect() as conn:
-            revision = current_revision(conn)
+            revision = current_revision(
+                conn, what="the source", hint="give --from a tracker database"
+            )
         if revision is None:
             raise StoreError(f"the source {redact_url(url)} is empty: not a tracker database")
         check_newer(revision, "the source")
@@ -90,7 +92,8 @@ def open_destination(url: str) -> tuple[Engine, str | None]:
     """An engine on the destination, migrated to this code's schema; and the revision it was
     at (None: it was empty)."""
     engine = _engine(url, must_exist=False)
-    return engine, guard(url, lambda: migrate_schema(engine))
+    hint = "give --to an empty database or an earlier copy"
+    return engine, guard(url, lambda: migrate_schema(engine, what="the destination", hint=hint))
 
 
 def _engine(url: str, *, must_exist: bool) -> Engine:
@@ -107,12 +110,28 @@ def _engine(url: str, *, must_exist: bool) -> Engine:
 
 
 def same_database(a: Engine, b: Engine) -> bool:
+    """Whether the two engines reach one database, however their URLs spell it (a SQLite
+    file by its resolved path; a PostgreSQL database by its server's system identifier and
+    its name, asked of the server)."""
     if a.dialect.name != b.dialect.name:
         return False
     if a.dialect.name == "sqlite":
         return Path(a.url.database or "").resolve() == Path(b.url.database or "").resolve()
-    keep = ("host", "port", "database")
-    return all(getattr(a.url, k) == getattr(b.url, k) for k in keep)
+    return _server_identity(a) == _server_identity(b)
+
+
+def _server_identity(engine: Engine) -> tuple[object, ...]:
+    query = "SELECT current_database(), inet_server_port(), "
+    with engine.connect() as conn:
+        try:
+            with conn.begin_nested():
+                return tuple(
+                    conn.exec_driver_sql(
+                        query + "(SELECT system_identifier FROM pg_control_system())"
+                    ).one()
+                )
+        except StoreError:  # pg_control_system() withheld: the server's start instead
+            return tuple(conn.exec_driver_sql(query + "pg_postmaster_start_time()").one())
 
 
 @contextmanager

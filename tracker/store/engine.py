@@ -21,15 +21,21 @@ from tracker.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # scheme://user:password@host: whatever the rest of the string looks like
+_QUERY_SECRETS = ("password", "sslpassword")
+_QUERY_SECRET = re.compile(r"([?&](?:ssl)?password=)[^&\s]*", re.IGNORECASE)
 _PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:?//[^/@:\s]*:)(?P<pw>[^@\s]*)@")
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password hidden, even when the URL cannot be parsed."""
+    """The URL with any password hidden (``user:***@``, and ``?password=***`` as libpq takes
+    it in the query too), even when the URL cannot be parsed."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
+        hidden = {k: "***" for k in parsed.query if k.lower() in _QUERY_SECRETS}
+        shown = parsed.update_query_dict(hidden).render_as_string(hide_password=True)
+        return shown.replace("=%2A%2A%2A", "=***")
     except (sa.exc.ArgumentError, ValueError):
-        return _PASSWORD.sub(r"\g<head>***@", url)
+        return _QUERY_SECRET.sub(r"\g<1>***", _PASSWORD.sub(r"\g<head>***@", url))
 
 
 def first_line(error: BaseException) -> str:

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlmodel import SQLModel
 
 from tracker.clock import utc_now
 from tracker.copy_results import TableCopy
@@ -177,7 +178,33 @@ def _store(conn: Connection, pending: _Pending, results: dict[str, TableCopy], n
     found = diff(spec, [fresh[k] for k in keys], _existing(conn, spec, keys), keys[-1])
     found.only_in_destination = 0  # the file is not the whole table: nothing to say
     found.raise_conflict(source=name, after="nothing was imported")
+    _check_parents(conn, pending, name)
     found.apply(conn, result)
+
+
+def _check_parents(conn: Connection, pending: _Pending, name: str) -> None:
+    """Each row's foreign keys point at rows stored (earlier in this import, or before it)
+    or in this batch: else the first orphan is named by its line, before the database would
+    refuse it without one."""
+    spec = pending.spec
+    for fk in SQLModel.metadata.tables[spec.name].foreign_keys:
+        column, parent, target = fk.parent.name, fk.column.table.name, fk.column.name
+        i = spec.columns.index(column)
+        wanted = {row[i] for row in pending.rows if row[i] is not None}
+        if parent == spec.name:  # a correction may point at a row of the same batch
+            wanted -= {row[spec.columns.index(target)] for row in pending.rows}
+        if not wanted:
+            continue
+        table = sa.table(parent, sa.column(target))
+        there = set(
+            conn.execute(sa.select(table.c[target]).where(table.c[target].in_(wanted))).scalars()
+        )
+        for row, number in zip(pending.rows, pending.lines, strict=True):
+            if row[i] in wanted - there:
+                raise InputError(
+                    f"{name} line {number}: {spec.name}.{column} = {row[i]}, but there is no "
+                    f"{parent} row with {target} {row[i]}; nothing was imported"
+                )
 
 
 def _existing(conn: Connection, spec: Spec, keys: list[transfer.Key]) -> list[tuple[Any, ...]]:

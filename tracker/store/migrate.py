@@ -38,14 +38,17 @@ def known_revisions() -> list[str]:
     return [s.revision for s in reversed(list(scripts.walk_revisions()))]
 
 
-def current_revision(conn: Connection) -> str | None:
+def current_revision(
+    conn: Connection,
+    *,
+    what: str = "this database",
+    hint: str = "point --db at a new file or a tracker database",
+) -> str | None:
+    """The schema revision; None for an empty database; refuses one that is not tracker's."""
     inspector = sa.inspect(conn)
     if not inspector.has_table("alembic_version"):
         if inspector.get_table_names():
-            raise StoreError(
-                "this database has tables but none of tracker's: point --db at a new file "
-                "or a tracker database"
-            )
+            raise StoreError(f"{what} has tables but none of tracker's: {hint}")
         return None
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
@@ -99,14 +102,20 @@ def _migrate_and_seed(engine: Engine, *, settings: Settings, today: dt.date | No
         return Opened(engine=engine, created=before is None, upgraded_from=before, ledger=synced)
 
 
-def migrate_schema(engine: Engine) -> str | None:
+def migrate_schema(
+    engine: Engine,
+    *,
+    what: str = "this database",
+    hint: str = "point --db at a new file or a tracker database",
+) -> str | None:
     """Bring the schema to the newest without adding any rows (`db copy`'s destination gets
     its rows from the source); the revision it was at, None when it was empty."""
     with engine.connect() as conn:
-        revision = current_revision(conn)
+        revision = current_revision(conn, what=what, hint=hint)
     if revision != SCHEMA_HEAD:
+        check_newer(revision, what)
         with write_connection(engine) as conn:
-            revision = _upgrade_locked(conn)
+            revision = _upgrade_locked(conn, what=what)
     if engine.dialect.name == "sqlite":
         _use_wal(engine)
     return revision
@@ -122,13 +131,13 @@ def check_newer(revision: str | None, what: str = "the database") -> None:
         )
 
 
-def _upgrade_locked(conn: Connection) -> str | None:
+def _upgrade_locked(conn: Connection, *, what: str = "the database") -> str | None:
     """Under the migration lock, upgrade to the newest schema; the revision before."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
     before = current_revision(conn)  # again, under the lock: another process may have won
     if before != SCHEMA_HEAD:
-        check_newer(before)
+        check_newer(before, what)
         _upgrade(conn)
     return before
 
