@@ -1,11 +1,13 @@
-"""The life of a fake HTTP server on loopback (the fake exchange and the fake explorer): a
-threading server in a daemon thread handing each request to its fake, started and stopped
-whole, usable as a context manager."""
+"""The life of a fake server on loopback (the fake exchange and the fake explorer over HTTP,
+the fake PostgreSQL over its wire protocol): a threading server in a daemon thread handing
+each connection to its fake's handler, started and stopped whole, usable as a context
+manager."""
 
 from __future__ import annotations
 
+import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,21 +20,23 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 class LoopbackFake:
-    """Start, stop and locate a fake; subclasses set ``handler``, the request handler class."""
+    """Start, stop and locate a fake; subclasses set ``handler``, the request handler class
+    (reading ``self.server.fake``), and, for a protocol other than HTTP, ``server_class``."""
 
-    handler: type[BaseHTTPRequestHandler]
+    handler: type[socketserver.BaseRequestHandler]
+    server_class: type[socketserver.ThreadingTCPServer] = LoopbackServer
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self._port = port
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # releases hanging and delayed handlers on stop()
-        self._server: LoopbackServer | None = None
+        self._server: socketserver.ThreadingTCPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
-        server = LoopbackServer((self.host, self._port), self.handler)
-        server.fake = self
+        server = self.server_class((self.host, self._port), self.handler)
+        server.fake = self  # type: ignore[attr-defined]
         self._server = server
         self._port = server.server_address[1]
         self._stopping.clear()

@@ -225,7 +225,7 @@ def test_wrong_password_is_refused_and_never_echoed(
     run_cli: Callable[..., Result], source: str, tmp_path: Path, command: str
 ) -> None:
     with FakePostgres(user="u") as fake:
-        url = fake.url(PASSWORD)
+        url = fake.database_url(PASSWORD)
         if command == "copy":
             result = run_cli("db", "copy", "--from", source, "--to", url)
         elif command == "export":
