@@ -436,58 +436,26 @@ def _not_an_object(lines: list[str]) -> tuple[int, str]:
     return i + 1, "not a JSON object"
 
 
-def _unknown_table(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "consensus_prices", last=True)
-    _edit(lines, i, lambda o: o.update(table="no_such_table"))
-    return i + 1, "no table 'no_such_table'"
+def _set(table: str, column: str, value: Any, *, first: bool = False) -> Corruption:
+    """Give ``column`` of the last (or first) ``table`` row a bad value; ``table`` itself, a
+    new column, or a missing one (``value`` is ``_DROP``) are set the same way."""
+
+    def corrupt(lines: list[str]) -> tuple[int, str]:
+        i = _find(lines, table, last=not first)
+        obj = json.loads(lines[i])
+        if value is _DROP:
+            obj.pop(column)
+        else:
+            obj[column] = value
+        lines[i] = json.dumps(obj)
+        if column == "table":
+            return i + 1, f"no table {value!r}"
+        return i + 1, f"no column {column!r}" if column == "colour" else f"{table}.{column}"
+
+    return corrupt
 
 
-def _unknown_column(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "source_quotes", last=True)
-    _edit(lines, i, lambda o: o.update(colour="red"))
-    return i + 1, "no column 'colour'"
-
-
-def _price_nine_decimals(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "consensus_prices", last=True)
-    _edit(lines, i, lambda o: o.update(price="100000.123456789"))
-    return i + 1, "consensus_prices.price"
-
-
-def _naive_instant(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "fetch_rounds", last=True)
-    _edit(lines, i, lambda o: o.update(started_at="2025-12-31T10:00:00"))
-    return i + 1, "fetch_rounds.started_at"
-
-
-def _sats_not_integer(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "holding_observations", last=True)
-    _edit(lines, i, lambda o: o.update(sats="12.5"))
-    return i + 1, "holding_observations.sats"
-
-
-def _sats_a_number_not_a_string(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "holding_observations")
-    _edit(lines, i, lambda o: o.update(sats=1.5))
-    return i + 1, "holding_observations.sats"
-
-
-def _null_where_required(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "fetch_rounds", last=True)
-    _edit(lines, i, lambda o: o.update(status=None))
-    return i + 1, "fetch_rounds.status"
-
-
-def _missing_column(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "holders", last=True)
-    _edit(lines, i, lambda o: o.pop("slug"))
-    return i + 1, "holders.slug"
-
-
-def _impossible_date(lines: list[str]) -> tuple[int, str]:
-    i = _find(lines, "daily_prices", last=True)
-    _edit(lines, i, lambda o: o.update(date="2025-02-30"))
-    return i + 1, "daily_prices.date"
+_DROP = object()
 
 
 def _parent_after_children(lines: list[str]) -> tuple[int, str]:
@@ -508,15 +476,15 @@ def _twice_with_different_values(lines: list[str]) -> tuple[int, str]:
 CORRUPTIONS: dict[str, Corruption] = {
     "not-json": _not_json,
     "not-an-object": _not_an_object,
-    "unknown-table": _unknown_table,
-    "unknown-column": _unknown_column,
-    "price-9-decimals": _price_nine_decimals,
-    "naive-instant": _naive_instant,
-    "sats-not-integer": _sats_not_integer,
-    "sats-a-float": _sats_a_number_not_a_string,
-    "null-where-required": _null_where_required,
-    "missing-column": _missing_column,
-    "impossible-date": _impossible_date,
+    "unknown-table": _set("consensus_prices", "table", "no_such_table"),
+    "unknown-column": _set("source_quotes", "colour", "red"),
+    "price-9-decimals": _set("consensus_prices", "price", "100000.123456789"),
+    "naive-instant": _set("fetch_rounds", "started_at", "2025-12-31T10:00:00"),
+    "sats-not-integer": _set("holding_observations", "sats", "12.5"),
+    "sats-a-float": _set("holding_observations", "sats", 1.5, first=True),
+    "null-where-required": _set("fetch_rounds", "status", None),
+    "missing-column": _set("holders", "slug", _DROP),
+    "impossible-date": _set("daily_prices", "date", "2025-02-30"),
     "parent-after-children": _parent_after_children,
     "twice-different": _twice_with_different_values,
 }
@@ -745,7 +713,7 @@ def test_a_bad_line_on_stdin_is_named_and_nothing_is_stored(
     world: dict[str, Any], tmp_path: Path
 ) -> None:
     lines = list(world["lines"])
-    number, fragment = _naive_instant(lines)
+    number, fragment = CORRUPTIONS["naive-instant"](lines)
     target = sqlite_url(tmp_path / "restored.db")
     done = subprocess.run(
         tracker_cmd("--db", target, "db", "import", "-"),
