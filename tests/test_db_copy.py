@@ -504,3 +504,42 @@ def test_a_copy_never_writes_to_its_source(run_cli: Run, tmp_path: Path) -> None
     assert result.exit_code == 0, result.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert (wal.read_bytes() if wal.exists() else b"") == wal_before
+
+
+def test_export_to_a_file_is_whole_or_not_there(run_cli: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    populate(run_cli, url, rounds=4)
+    path = tmp_path / "backup.jsonl"
+    result = run_cli("db", "export", "-o", str(path), db=url)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    written = path.read_text(encoding="utf-8").splitlines()
+    shown = run_cli("db", "export", db=url).stdout.splitlines()
+    assert written[1:] == shown[1:] and len(written) == sum(counts(url).values()) + 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    nowhere = tmp_path / "missing" / "backup.jsonl"
+    failed = run_cli("db", "export", "-o", str(nowhere), db=url)
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith(f"tracker: error: cannot write the export to {nowhere}")
+    assert not nowhere.parent.exists()
+
+
+def test_an_export_that_fails_part_way_leaves_no_file(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.errors import StoreError
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    populate(run_cli, url, rounds=4)
+    walk = transfer.walk
+
+    def failing(conn: Any, spec: transfer.Spec, *, size: int) -> Any:
+        if spec.name == "fetch_rounds":  # the tables before it are written by then
+            raise StoreError("the database failed (disk I/O error)", operational=True)
+        return walk(conn, spec, size=size)
+
+    monkeypatch.setattr(transfer, "walk", failing)
+    path = tmp_path / "backup.jsonl"
+    result = run_cli("db", "export", "-o", str(path), db=url)
+    assert result.exit_code == 1 and "disk I/O error" in result.stderr
+    assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == []
