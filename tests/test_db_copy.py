@@ -543,3 +543,39 @@ def test_an_export_that_fails_part_way_leaves_no_file(
     result = run_cli("db", "export", "-o", str(path), db=url)
     assert result.exit_code == 1 and "disk I/O error" in result.stderr
     assert [p.name for p in tmp_path.iterdir() if "backup" in p.name] == []
+
+
+def test_a_copy_while_the_service_writes_is_consistent_and_a_second_copy_catches_up(
+    run_cli: Run, db_url: str, other_url: str
+) -> None:
+    """The documented move with the service running: rounds keep arriving in the source
+    during the first copy (read in one snapshot: never a quote without its round); the
+    second copy, once the writer stopped, brings the rest, and --verify passes."""
+    import threading
+
+    populate(run_cli, db_url, rounds=300)
+    stop = threading.Event()
+    written = [300]
+
+    def service() -> None:
+        while not stop.is_set():
+            add_rounds(db_url, 3, first=written[0])
+            written[0] += 3
+
+    writer = threading.Thread(target=service)
+    src = open_source(db_url)
+    dst, _ = open_destination(other_url)
+    writer.start()
+    try:
+        first = copy_database(src, dst, batch_rows=40)
+    finally:
+        stop.set()
+        writer.join()
+    copied = {r.name: r.source_rows for r in first}
+    assert written[0] > copied["fetch_rounds"] >= 300  # it copied a snapshot, mid-stream
+    assert counts(other_url)["source_quotes"] == 3 * counts(other_url)["fetch_rounds"]
+    second = {r.name: r for r in copy_database(src, dst, batch_rows=40)}
+    assert second["fetch_rounds"].copied == written[0] - copied["fetch_rounds"]
+    assert all(c.same for c in verify_copy(src, dst))
+    src.dispose()
+    dst.dispose()
