@@ -13,11 +13,13 @@ PostgreSQL ``COPY``). The unique keys decide what is "there", so nothing is ever
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -210,25 +212,65 @@ def _copy_table(
     batch_rows: int,
     progress: Progress,
 ) -> None:
+    """Read the source's batches here and write them in a thread of their own, so reading
+    the next batch overlaps the destination's work on this one (at most two batches wait:
+    memory stays flat). Each batch is one destination transaction."""
     after: Key | None = None
     if plan.last is not None and not plan.work:  # all there up to its last key: go on from it
         after = plan.last
         result.present, result.only_in_destination = plan.present, plan.only_in_destination
         progress.advance(plan.present)
+    batches: queue.Queue[tuple[Key | None, list[tuple[Any, ...]]] | None] = queue.Queue(2)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (item := batches.get()) is not None and not stop.is_set():
+                start, batch = item
+                upto = spec.key_of(batch[-1])
+                with write_connection(destination) as dst:
+                    theirs = transfer.read_range(dst, spec, after=start, upto=upto)
+                    found = diff(spec, batch, theirs, upto)
+                    found.raise_conflict(source="the source", after=_STOPPED)
+                    found.apply(dst, result)
+                progress.advance(len(batch))
+        except BaseException as e:  # handed to the reading thread, which raises it
+            failed.append(e)
+            stop.set()
+
+    writer = threading.Thread(target=write, name=f"db copy: {spec.name}", daemon=True)
+    writer.start()
+    try:
+        while not stop.is_set():
+            batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
+            if not batch:
+                break
+            _hand_over(batches, (after, batch), stop)
+            after = spec.key_of(batch[-1])
+    except BaseException:
+        stop.set()  # Ctrl-C or a failed read: the writer ends after the batch it is on
+        raise
+    finally:
+        _hand_over(batches, None, stop)
+        writer.join()
+    if failed:
+        raise failed[0]
+    with write_connection(destination) as dst:
+        if plan.work and plan.last is not None:  # what it holds past the source's last key
+            result.only_in_destination += transfer.count(dst, spec, after=after)
+        move_sequence(dst, spec)
+
+
+def _hand_over(batches: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    """Queue ``item`` for the writer, unless it has stopped (then nobody would take it)."""
     while True:
-        batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
-        with write_connection(destination) as dst:
-            if not batch:  # what the destination holds past the source's last key
-                if plan.work and plan.last is not None:
-                    result.only_in_destination += transfer.count(dst, spec, after=after)
-                move_sequence(dst, spec)
+        try:
+            batches.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if stop.is_set():
                 return
-            upto = spec.key_of(batch[-1])
-            found = diff(spec, batch, transfer.read_range(dst, spec, after=after, upto=upto), upto)
-            found.raise_conflict(source="the source", after=_STOPPED)
-            found.apply(dst, result)
-        progress.advance(len(batch))
-        after = upto
 
 
 # --- --verify ------------------------------------------------------------------------------
