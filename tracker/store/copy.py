@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,28 +180,36 @@ def _check(
     src: Connection, dst: Connection, spec: Spec, batch_rows: int, progress: Progress
 ) -> _Plan:
     """Compare the source with the rows the destination already holds (up to its highest
-    key); a conflict raises here, before anything is written."""
+    key); a conflict raises here, before anything is written. The destination's rows are
+    read in a thread while the source's next batch is read here."""
     plan = _Plan(last=transfer.last_key(dst, spec))
     if plan.last is None:
         return plan
     progress.table(f"check {spec.name}", transfer.count(dst, spec))
     after: Key | None = None
-    while True:
-        batch = transfer.read_batch(src, spec, after=after, size=batch_rows)
-        if not batch:  # the source has no more: the rest is the destination's own
-            plan.only_in_destination += transfer.count(dst, spec, after=after)
-            return plan
-        upto = min(spec.key_of(batch[-1]), plan.last)
-        theirs = transfer.read_range(dst, spec, after=after, upto=upto)
-        found = diff(spec, batch, theirs, upto)
-        found.raise_conflict(source="the source", after=_UNTOUCHED)
-        plan.work = plan.work or bool(found.inserts or found.updates)
-        plan.present += found.present
-        plan.only_in_destination += found.only_in_destination
-        progress.advance(len(theirs))
-        if upto == plan.last:
-            return plan
-        after = upto
+    batch = transfer.read_batch(src, spec, after=None, size=batch_rows)
+    with ThreadPoolExecutor(1, thread_name_prefix="db copy check") as pool:
+        while batch:
+            upto = min(spec.key_of(batch[-1]), plan.last)
+            reading = pool.submit(transfer.read_range, dst, spec, after=after, upto=upto)
+            following = (
+                []
+                if upto == plan.last
+                else transfer.read_batch(src, spec, after=upto, size=batch_rows)
+            )
+            theirs = reading.result()
+            found = diff(spec, batch, theirs, upto)
+            found.raise_conflict(source="the source", after=_UNTOUCHED)
+            plan.work = plan.work or bool(found.inserts or found.updates)
+            plan.present += found.present
+            plan.only_in_destination += found.only_in_destination
+            progress.advance(len(theirs))
+            if upto == plan.last:
+                return plan
+            after, batch = upto, following
+    # the source has no more: the rest is the destination's own
+    plan.only_in_destination += transfer.count(dst, spec, after=after)
+    return plan
 
 
 def _copy_table(
@@ -282,11 +291,12 @@ def verify_copy(
     """Row counts and order-independent checksums of every table, on both sides."""
     progress = progress or _Quiet()
     checks = []
-    with snapshot(source) as src, snapshot(destination) as dst:
-        for spec in transfer.specs():
+    pool = ThreadPoolExecutor(1, thread_name_prefix="db copy verify")
+    with snapshot(source) as src, snapshot(destination) as dst, pool:
+        for spec in transfer.specs():  # the two sides at once, one in a thread
             rows = transfer.count(src, spec) + transfer.count(dst, spec)
             progress.table(f"verify {spec.name}", rows)
+            reading = pool.submit(transfer.digest, dst, spec, on_batch=progress.advance)
             ours = transfer.digest(src, spec, on_batch=progress.advance)
-            theirs = transfer.digest(dst, spec, on_batch=progress.advance)
-            checks.append(TableCheck(spec.name, ours, theirs))
+            checks.append(TableCheck(spec.name, ours, reading.result()))
     return checks
