@@ -4,29 +4,26 @@ read in primary-key order in bounded batches, each value in one exact form on ev
 A table here is a *transfer* table: the model's columns, with prices as their stored integer
 units and exact decimals as their stored strings (nothing is converted on the way through),
 and instants as UTC-aware datetimes (SQLite keeps them naive; PostgreSQL as ``timestamptz``).
-The JSON form of a row (export, import and the checksums of ``--verify``) is the same on
-every backend: prices and decimals as decimal strings, 64-bit integers (satoshis,
-populations) as strings, dates and instants as ISO 8601 (instants in UTC).
+So a row read from either backend is the same tuple: `db copy` compares them as they are,
+``--verify`` hashes them, and each column's JSON form (json_values.py) is the same too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from tracker.columns import DecimalString, ScaledPrice, UTCDateTime
+from tracker.columns import DecimalString, ScaledPrice
 from tracker.copy_results import Digest
 from tracker.errors import InputError
-from tracker.money import units_to_price
+from tracker.store.json_values import Codec, column_kind
 
 # Columns tracker itself changes in place after a row is written (a holder's profile, a
 # removal, a correction's link, an address's sync height, the rebuilt on-chain series). A
@@ -83,130 +80,6 @@ ORDER = (
 )
 
 Key = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Codec:
-    """One column's JSON form: to it from the transfer value, and back with a check."""
-
-    kind: str
-    nullable: bool
-
-    def dump(self, value: Any) -> Any:
-        if value is None:
-            return None
-        return _DUMP[self.kind](value)
-
-    def load(self, value: Any) -> Any:
-        if value is None:
-            if not self.nullable:
-                raise ValueError("must not be null")
-            return None
-        return _LOAD[self.kind](value)
-
-
-def _dump_price(units: int) -> str:
-    return format(units_to_price(int(units)), "f")
-
-
-def _load_price(text: Any) -> int:
-    d = _decimal(text)
-    if d.as_tuple().exponent < -8:  # type: ignore[operator]
-        raise ValueError(f"{text!r} has more than 8 decimal places")
-    return int(d.scaleb(8))
-
-
-def _decimal(text: Any) -> Decimal:
-    if not isinstance(text, str):
-        raise ValueError(f"{text!r} is not a decimal string")
-    try:
-        d = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal") from None
-    if not d.is_finite():
-        raise ValueError(f"{text!r} is not a finite decimal")
-    return d
-
-
-def _load_bigint(text: Any) -> int:
-    if isinstance(text, bool) or not isinstance(text, str | int):
-        raise ValueError(f"{text!r} is not an integer string")
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an integer") from None
-
-
-def _load_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} is not an integer")
-    return value
-
-
-def _load_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not true or false")
-    return value
-
-
-def _load_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
-def _load_date(value: Any) -> dt.date:
-    return dt.date.fromisoformat(_load_str(value))
-
-
-def _load_instant(value: Any) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(_load_str(value))
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset")
-    return parsed.astimezone(dt.UTC)
-
-
-def _dump_instant(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat()
-
-
-_DUMP: dict[str, Callable[[Any], Any]] = {
-    "price": _dump_price,
-    "decimal": str,
-    "bigint": str,
-    "int": int,
-    "bool": bool,
-    "str": str,
-    "date": lambda d: d.isoformat(),
-    "instant": _dump_instant,
-}
-_LOAD: dict[str, Callable[[Any], Any]] = {
-    "price": _load_price,
-    "decimal": lambda t: str(_decimal(t)),
-    "bigint": _load_bigint,
-    "int": _load_int,
-    "bool": _load_bool,
-    "str": _load_str,
-    "date": _load_date,
-    "instant": _load_instant,
-}
-
-
-def _kind(column_type: Any) -> str:
-    for cls, kind in (
-        (ScaledPrice, "price"),
-        (DecimalString, "decimal"),
-        (UTCDateTime, "instant"),
-        (sa.DateTime, "instant"),
-        (sa.Date, "date"),
-        (sa.Boolean, "bool"),
-        (sa.BigInteger, "bigint"),
-        (sa.Integer, "int"),
-        (sa.String, "str"),
-    ):
-        if isinstance(column_type, cls):
-            return kind
-    raise TypeError(f"no transfer form for column type {column_type!r}")  # a new type: add it
 
 
 def _transfer_type(column_type: Any) -> Any:
@@ -273,7 +146,7 @@ def specs() -> list[Spec]:
             for c in model_table.columns
         ]
         table = sa.Table(model_table.name, sa.MetaData(), *columns)
-        codecs = {c.name: Codec(_kind(c.type), bool(c.nullable)) for c in model_table.columns}
+        codecs = {c.name: Codec(column_kind(c.type), bool(c.nullable)) for c in model_table.columns}
         key = tuple(c.name for c in model_table.primary_key.columns)
         mutable = MUTABLE.get(model_table.name, frozenset())
         index = tuple(table.columns.keys().index(k) for k in key)
