@@ -6,9 +6,10 @@ Builds a SQLite database with the shipped ledger, a year of one-minute rounds (b
 filler: 5 quotes and a consensus a round), a user's edits (a holder added, observations added
 and one removed) and on-chain checks (a check with its explorers' answers, transactions, a
 daily series, an address marked synced). Then copies it to a new PostgreSQL database with
-`tracker db copy`, killing the copy with SIGKILL at a random moment ``--kills`` times (a
-seeded random delay; a run that ends before its kill is not counted and the next one is
-killed), and runs it to the end with `--verify`. It prints where each kill landed (the rows
+`tracker db copy`, killing the copy with SIGKILL ``--kills`` times at seeded random points (a
+quarter early, 0.05 to 1.5 s after start: start-up, migration, the check; the rest once the
+destination has gained a random share of the round rows it still lacks, so they land
+mid-copy; a run that ends first is not counted), and runs it to the end with `--verify`. It prints where each kill landed (the rows
 the destination held), checks `--verify` passed, the row counts match, and `tracker report
 --format json --at DAY` is identical on both databases but for `generated_at`. Drops what it created.
 """
@@ -117,6 +118,25 @@ def onchain_checks(url: str) -> None:
     engine.dispose()
 
 
+ROUND_TABLES = ("fetch_rounds", "source_quotes", "consensus_prices")
+
+
+def progress(url: str) -> int:
+    """The rows of the round tables the destination holds, from their highest ids (three
+    index lookups: cheap enough to poll while a copy runs)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("source_quotes"):
+                return 0
+            return sum(
+                int(conn.execute(sa.text(f"SELECT COALESCE(max(id), 0) FROM {t}")).scalar_one())
+                for t in ROUND_TABLES
+            )
+    finally:
+        engine.dispose()
+
+
 def counts(url: str) -> dict[str, int]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -138,7 +158,6 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=525_600)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--max-delay", type=float, default=40.0, help="seconds")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     home = Path(tempfile.mkdtemp(prefix="soak-copy-"))
@@ -159,20 +178,26 @@ def main() -> None:
     try:
         kills = 0
         cmd = [sys.executable, "-m", "tracker", "--db", source, "db", "copy", "--to", destination]
+        total = sum(expected[t] for t in ROUND_TABLES)
         while kills < args.kills:
-            delay = rng.uniform(0.3, args.max_delay)
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                proc.wait(timeout=delay)
-                print(f"  ran to the end within {delay:.1f} s (exit {proc.returncode})")
+            started, done = time.perf_counter(), progress(destination)
+            if rng.random() < 0.25 or done >= total:  # early: start-up, migration, the check
+                when, target = f"{rng.uniform(0.05, 1.5):.2f} s in", None
+                time.sleep(float(when.split()[0]))
+            else:  # once the copy has gained a random share of what it still lacks
+                target = done + int(rng.uniform(0.05, 0.95) * (total - done))
+                when = f"at {target:,} round-table rows"
+                while proc.poll() is None and progress(destination) < target:
+                    time.sleep(0.05)
+            if proc.poll() is not None:
+                print(f"  ran to the end ({when}: exit {proc.returncode})")
                 continue
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
             kills += 1
-            there = counts(destination)
-            print(f"kill {kills:2} after {delay:5.1f} s: destination holds "
-                  f"{sum(there.values()):,} rows ({there.get('source_quotes', 0):,} quotes)")  # fmt: skip
+            print(f"kill {kills:2} {when}, {time.perf_counter() - started:5.1f} s after start: "
+                  f"the destination holds {progress(destination):,} of {total:,}")  # fmt: skip
         t = time.perf_counter()
         final = subprocess.run([*cmd, "--verify"], capture_output=True, text=True)
         print(final.stdout, end="")
