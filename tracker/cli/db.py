@@ -128,7 +128,7 @@ def db_copy(
     """
     from tracker.config import database_url
     from tracker.render.copy import as_json, check_lines, table_lines
-    from tracker.store.copy import copy_database, open_destination, open_source, same_database
+    from tracker.store.copy import copy_database, open_destination, open_source
     from tracker.store.engine import redact_url
     from tracker.store.migrate import guard
 
@@ -136,11 +136,7 @@ def db_copy(
     src_url = source or database_url(obj.settings(), obj.db)
     src = open_source(src_url)
     obj.engines.append(src)
-    dst_probe = _engine_for(to)
-    obj.engines.append(dst_probe)
-    if guard(to, lambda: same_database(src, dst_probe)):
-        raise InputError("the source and the destination are the same database")
-    dst, before = open_destination(to)
+    dst, before = open_destination(to, source=src)
     obj.engines.append(dst)
     src_name, dst_name = redact_url(src_url), redact_url(to)
     started = time.monotonic()
@@ -180,12 +176,6 @@ def db_copy(
             err=True,
         )
         raise typer.Exit(Exit.ERROR)
-
-
-def _engine_for(url: str) -> Engine:
-    from tracker.store.engine import make_engine
-
-    return make_engine(url)
 
 
 @contextmanager
@@ -301,9 +291,10 @@ def db_import(
 def _import_target(obj: Context, url: str) -> Engine:
     """A new or empty database gets the schema only (the file brings the rows); an existing
     one opens as every command opens it."""
+    from tracker.store.engine import make_engine
     from tracker.store.migrate import current_revision, guard, migrate_schema
 
-    engine = _engine_for(url)
+    engine = make_engine(url)
     obj.engines.append(engine)
 
     def revision() -> str | None:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tracker.copy_results import TableCheck, TableCopy
-from tracker.errors import StoreError
+from tracker.errors import InputError, StoreError
 from tracker.store import transfer
 from tracker.store.engine import make_engine, redact_url, write_connection
 from tracker.store.merge import diff, move_sequence
@@ -91,10 +91,13 @@ def open_source(url: str) -> Engine:
     return engine
 
 
-def open_destination(url: str) -> tuple[Engine, str | None]:
+def open_destination(url: str, *, source: Engine | None = None) -> tuple[Engine, str | None]:
     """An engine on the destination, migrated to this code's schema; and the revision it was
-    at (None: it was empty)."""
+    at (None: it was empty). One that is ``source`` itself is refused before anything."""
     engine = _engine(url, must_exist=False)
+    if source is not None and guard(url, lambda: same_database(source, engine)):
+        engine.dispose()
+        raise InputError("the source and the destination are the same database")
     hint = "give --to an empty database or an earlier copy"
     return engine, guard(url, lambda: migrate_schema(engine, what="the destination", hint=hint))
 

@@ -73,7 +73,7 @@ class _Pending:
 def import_lines(engine: Engine, lines: Iterable[str], *, name: str) -> list[TableCopy]:
     """Store the rows of an export, all or nothing; what each table gained."""
     by_name = {s.name: s for s in transfer.specs()}
-    order = list(by_name)
+    rank_of = {name: i for i, name in enumerate(transfer.ORDER)}
     results: dict[str, TableCopy] = {}
     with write_connection(engine) as conn:
         if conn.dialect.name == "sqlite":  # a correction may precede what it corrects
@@ -88,12 +88,12 @@ def import_lines(engine: Engine, lines: Iterable[str], *, name: str) -> list[Tab
             spec = by_name.get(table) if isinstance(table, str) else None
             if spec is None:
                 raise InputError(f"{name} line {number}: no table {table!r}; nothing was imported")
-            if order.index(spec.name) < rank:
+            if rank_of[spec.name] < rank:
                 raise InputError(
                     f"{name} line {number}: a {spec.name} row after rows of a table that "
-                    f"depends on it ({order[rank]}); nothing was imported"
+                    f"depends on it ({transfer.ORDER[rank]}); nothing was imported"
                 )
-            rank = order.index(spec.name)
+            rank = rank_of[spec.name]
             if pending is None or pending.spec is not spec or len(pending.rows) >= IMPORT_BATCH:
                 if pending is not None:
                     _store(conn, pending, results, name)
@@ -104,7 +104,7 @@ def import_lines(engine: Engine, lines: Iterable[str], *, name: str) -> list[Tab
             _store(conn, pending, results, name)
         for table_name in results:
             move_sequence(conn, by_name[table_name])
-    return [results[n] for n in order if n in results]
+    return [results[n] for n in transfer.ORDER if n in results]
 
 
 def _objects(lines: Iterable[str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -10,6 +10,7 @@ So a row read from either backend is the same tuple: `db copy` compares them as 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 from collections.abc import Callable, Iterator, Sequence
@@ -126,15 +127,17 @@ class Spec:
         return [self.codecs[n].dump(v) for n, v in zip(self.columns, row, strict=True)]
 
 
-def specs() -> list[Spec]:
-    """Every table of the schema, parents before children."""
+@functools.cache
+def specs() -> tuple[Spec, ...]:
+    """Every table of the schema, parents before children (built once: the schema is fixed
+    for the life of the process)."""
     import tracker.chain_models  # registers the on-chain tables
     import tracker.models  # noqa: F401
 
     tables = SQLModel.metadata.tables
     if set(tables) != set(ORDER):  # a table added to the schema must be placed in ORDER
         raise AssertionError(f"transfer.ORDER lists {sorted(ORDER)}, the schema {sorted(tables)}")
-    result = []
+    result: list[Spec] = []
     for model_table in (tables[name] for name in ORDER):
         columns = [
             sa.Column(
@@ -158,7 +161,7 @@ def specs() -> list[Spec]:
         result.append(
             Spec(model_table.name, table, key, mutable, codecs, index, defaults, _getter(index))
         )
-    return result
+    return tuple(result)
 
 
 def _getter(index: tuple[int, ...]) -> Callable[[Sequence[Any]], Key]:
@@ -182,8 +185,7 @@ def spec_named(name: str) -> Spec:
     for spec in specs():
         if spec.name == name:
             return spec
-    known = ", ".join(s.name for s in specs())
-    raise InputError(f"no table {name!r}: the tables are {known}")
+    raise InputError(f"no table {name!r}: the tables are {', '.join(ORDER)}")
 
 
 def _key_exprs(conn: Connection, spec: Spec) -> list[Any]:
