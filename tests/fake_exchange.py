@@ -5,28 +5,22 @@ python -m tests.fake_exchange --port 8765 [--chaos 0.2 --seed 1]   # prints [sou
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import datetime as dt
 import json
 import random
 import select
-import signal
 import socket
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler
-from types import FrameType
 from typing import Literal
 from urllib.parse import parse_qs
 
 import pytest
 
-from tests.loopback import LoopbackFake, LoopbackServer
+from tests.loopback import LoopbackFake, LoopbackServer, arguments, serve_until_stopped
 from tracker.config import SourceSettings
 from tracker.sources import SPOT
 
@@ -539,24 +533,15 @@ def fake_exchange() -> Iterator[FakeExchange]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--timeout-s", type=float, default=5.0, help="timeout_s in the config")
     parser.add_argument("--chaos", type=float, default=0.0, help="share of requests to fault")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
     with FakeExchange(args.host, args.port) as fx:
         fx.set_chaos(args.chaos, seed=args.seed)
-        print(f"# fake exchange at {fx.url}", fx.config_toml(timeout_s=args.timeout_s), sep="\n")
-        sys.stdout.flush()  # a parent process waits for this before it starts its clients
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        config = fx.config_toml(timeout_s=args.timeout_s)
+        serve_until_stopped(fx, f"# fake exchange at {fx.url}\n{config}")
 
 
 if __name__ == "__main__":

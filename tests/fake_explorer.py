@@ -19,23 +19,19 @@ otherwise, as ``/txs/summary`` (``[{txid, value, height, time}]``, capped at ``s
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import select
-import signal
 import socket
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from types import FrameType
 from typing import Literal
 
 import pytest
 
-from tests.loopback import LoopbackFake, LoopbackServer
+from tests.loopback import LoopbackFake, LoopbackServer, arguments, serve_until_stopped
 from tracker.config import ExplorerSettings
 
 NAMES = ("mempool", "blockstream")
@@ -469,26 +465,14 @@ def fake_explorer() -> Iterator[FakeExplorer]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-per-s", type=float, default=1.0, help="rate_per_s in the config")
     args = parser.parse_args(argv)
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
     with FakeExplorer(args.host, args.port) as fx:
         fx.set_latency(args.latency_ms / 1000)
-        print(f"# fake explorer at {fx.url}", fx.config_toml(rate_per_s=args.rate_per_s), sep="\n")
-        sys.stdout.flush()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        config = fx.config_toml(rate_per_s=args.rate_per_s)
+        serve_until_stopped(fx, f"# fake explorer at {fx.url}\n{config}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ manager."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import signal
 import socketserver
+import sys
 import threading
 from http.server import ThreadingHTTPServer
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Self
 
 
@@ -66,3 +70,26 @@ class LoopbackFake:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self._port}"
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """A fake's command line (`python -m tests.fake_…`): where it listens; the fake adds its
+    own options."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    return parser
+
+
+def serve_until_stopped(fake: LoopbackFake, banner: str) -> None:
+    """Print ``banner`` (a parent process waits for it before it starts its clients), then
+    serve until Ctrl-C or SIGTERM; ``fake`` is already started."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    print(banner)
+    sys.stdout.flush()
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()

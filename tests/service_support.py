@@ -46,19 +46,42 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 30, what: st
         time.sleep(0.02)
 
 
-class ServiceProcess:
-    """`tracker run ARGS` in ``cwd``, its stderr in a log file."""
+class TrackerProcess:
+    """`tracker ARGS` as a real process in ``cwd``, its stderr in a log file (``name`` and a
+    number), stopped by a signal or killed."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
-        self.log = cwd / f"service-{time.monotonic_ns()}.log"
+    stop_timeout: float = 10
+
+    def __init__(self, cwd: Path, *args: str, name: str, env: dict[str, str] | None = None) -> None:
+        self.log = cwd / f"{name}-{time.monotonic_ns()}.log"
         self._err = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tracker", "run", *args],
-            stdout=subprocess.DEVNULL, stderr=self._err, cwd=cwd,
+            [sys.executable, "-m", "tracker", *args],
+            stdout=subprocess.DEVNULL, stderr=self._err, cwd=cwd, env=env,
         )  # fmt: skip
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(self.stop_timeout if timeout is None else timeout)
+        finally:
+            self._err.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._err.close()
+
+
+class ServiceProcess(TrackerProcess):
+    """`tracker run ARGS` in ``cwd``, its stderr in a log file."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        super().__init__(cwd, "run", *args, name="service")
 
     def logged_rounds(self) -> dict[int, str]:
         return {int(m[1]): m[2] for m in ROUND_LINE.finditer(self.text())}
@@ -76,19 +99,6 @@ class ServiceProcess:
             assert self.proc.poll() is None, self.text()
             assert time.monotonic() < end, self.text()
             time.sleep(0.05)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._err.close()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._err.close()
 
 
 def db_path(tmp_path: Path) -> Path:

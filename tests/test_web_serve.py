@@ -17,6 +17,7 @@ import httpx
 import pytest
 from typer.testing import Result
 
+from tests.service_support import TrackerProcess
 from tests.test_deploy import unit_keys
 
 Run = Callable[..., Result]
@@ -31,22 +32,16 @@ def free_port() -> int:
         return port
 
 
-class Served:
+class Served(TrackerProcess):
     """`tracker serve --port PORT` in ``cwd`` on ``db``, its stderr in a file."""
+
+    stop_timeout = 20
 
     def __init__(self, cwd: Path, db: str) -> None:
         self.port = free_port()
-        self.log = cwd / f"serve-{self.port}.log"
-        self._err = self.log.open("wb")
         env = {"PATH": "/usr/bin:/bin", "TRACKER_DATABASE_URL": db, "HOME": str(cwd)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tracker", "serve", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=self._err, cwd=cwd, env=env,
-        )  # fmt: skip
+        super().__init__(cwd, "serve", "--port", str(self.port), name="serve", env=env)
         self.base = f"http://127.0.0.1:{self.port}"
-
-    def text(self) -> str:
-        return self.log.read_text()
 
     def wait_ready(self, timeout: float = 60) -> None:
         end = time.monotonic() + timeout
@@ -64,19 +59,6 @@ class Served:
 
     def get(self, path: str, **kw: object) -> httpx.Response:
         return httpx.get(self.base + path, timeout=10, **kw)  # type: ignore[arg-type]
-
-    def stop(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(20)
-        finally:
-            self._err.close()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._err.close()
 
 
 @pytest.fixture
